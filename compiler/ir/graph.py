@@ -235,3 +235,21 @@ class Graph:
 
     def __repr__(self) -> str:
         return f"<Graph @{self.name}: {len(self.args)} args, {len(self.nodes)} nodes>"
+
+
+def clone_into(target: Graph, source: Graph, args: list[Value], loc_prefix: str | None = None) -> list[Value]:
+    """Append copies of ``source``'s nodes to ``target``, reading ``args`` for its arguments.
+
+    Returns the values in ``target`` that correspond to ``source``'s outputs (inlining).
+    """
+    if len(args) != len(source.args):
+        raise ValueError(f"graph @{source.name} takes {len(source.args)} arguments, got {len(args)}")
+    env: dict[int, Value] = {id(a): v for a, v in zip(source.args, args)}
+    for n in source.nodes:
+        loc = n.loc if loc_prefix is None else (f"{loc_prefix}/{n.loc}" if n.loc else loc_prefix)
+        copy = target.add_node(n.op, [env[id(v)] for v in n.inputs], n.attrs,
+                               [v.type for v in n.outputs], names=[v.name for v in n.outputs],
+                               loc=loc)
+        for old, new in zip(n.outputs, copy.outputs):
+            env[id(old)] = new
+    return [env[id(v)] for v in source.outputs]

@@ -2,7 +2,7 @@
 from compiler.ops.registry import Attr, NotDifferentiable, OpDef, all_ops, get_op, has_op, register
 from compiler.ops import (  # noqa: F401  (imported for registration)
     constant, elementwise, activations, reductions, shape, linalg, indexing, conv, pooling,
-    random,
+    random, scan,
 )
 
 __all__ = ["Attr", "NotDifferentiable", "OpDef", "all_ops", "get_op", "has_op", "register"]

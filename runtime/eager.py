@@ -1,0 +1,142 @@
+"""The eager interpreter: runs a verified graph op by op with the ops' numpy references.
+
+It is the oracle the compiler is checked against and the "eager" baseline users compare
+speed with, so it is written to be fast: the schedule (slots, attributes, last uses) is
+planned once per graph, each op is one vectorized numpy call, and an intermediate is
+dropped as soon as its last reader has run (which also bounds peak memory, reported when
+``track_memory`` is on).
+"""
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from compiler.errors import InputError
+from compiler.ir import dtypes
+from compiler.ir.graph import Graph
+from compiler.ir.verify import verify
+from compiler.ops.registry import get_op
+
+
+class _Step:
+    __slots__ = ("node", "impl", "attrs", "ins", "outs", "types", "frees")
+
+    def __init__(self, node, ins, outs, frees):
+        opdef = get_op(node.op)
+        self.node = node
+        self.impl = opdef.impl
+        self.attrs = node.attrs
+        self.ins = ins
+        self.outs = outs
+        self.types = [(v.type.shape, dtypes.to_numpy(v.dtype)) for v in node.outputs]
+        self.frees = frees
+
+
+class Interpreter:
+    """A graph planned for repeated eager execution."""
+
+    def __init__(self, graph: Graph, check: bool = True):
+        if check:
+            verify(graph)
+        self.graph = graph
+        slot = {}
+        for v in graph.values():
+            slot[id(v)] = len(slot)
+        self._nslots = len(slot)
+        self._arg_slots = [slot[id(v)] for v in graph.args]
+        self._out_slots = [slot[id(v)] for v in graph.outputs]
+        keep = set(self._out_slots)
+        last_use: dict[int, int] = {}
+        for i, n in enumerate(graph.nodes):
+            for v in n.inputs:
+                last_use[slot[id(v)]] = i
+        frees_at: dict[int, list[int]] = {}
+        for s, i in last_use.items():
+            if s not in keep:
+                frees_at.setdefault(i, []).append(s)
+        self._steps = []
+        for i, n in enumerate(graph.nodes):
+            outs = [slot[id(v)] for v in n.outputs]
+            # Results nobody reads are dropped right after their node runs.
+            dead = [s for s in outs if s not in last_use and s not in keep]
+            self._steps.append(_Step(n, [slot[id(v)] for v in n.inputs], outs,
+                                     frees_at.get(i, []) + dead))
+        self.peak_bytes = 0
+        self._bodies: dict[int, Interpreter] = {}
+
+    # -- argument checking ----------------------------------------------------------------
+    def _bind(self, args) -> list[np.ndarray]:
+        g = self.graph
+        if isinstance(args, Mapping):
+            names = {v.name for v in g.args}
+            unknown = sorted(set(args) - names)
+            if unknown:
+                raise InputError(f"graph @{g.name} has no argument(s) "
+                                 f"{', '.join('%' + u for u in unknown)}; its arguments are "
+                                 f"{', '.join('%' + v.name for v in g.args)}")
+            missing = [v.name for v in g.args if v.name not in args]
+            if missing:
+                raise InputError(f"graph @{g.name}: missing argument(s) "
+                                 f"{', '.join('%' + m for m in missing)}")
+            values = [args[v.name] for v in g.args]
+        else:
+            values = list(args)
+            if len(values) != len(g.args):
+                raise InputError(f"graph @{g.name} takes {len(g.args)} argument(s), "
+                                 f"got {len(values)}")
+        out = []
+        for v, a in zip(g.args, values):
+            if not isinstance(a, np.ndarray):
+                raise InputError(f"argument %{v.name} of @{g.name}: expected a numpy array "
+                                 f"{v.type}, got {type(a).__name__}")
+            want = dtypes.to_numpy(v.dtype)
+            if a.dtype != want or a.shape != v.shape:
+                raise InputError(f"argument %{v.name} of @{g.name}: expected {v.type}, got "
+                                 f"{a.dtype} array of shape {list(a.shape)}")
+            out.append(a)
+        return out
+
+    # -- execution ---------------------------------------------------------------------------
+    def run(self, args: Mapping[str, np.ndarray] | Sequence[np.ndarray],
+            track_memory: bool = False) -> list[np.ndarray]:
+        """Evaluate the graph; ``args`` by name or in argument order. Returns the outputs."""
+        env: list = [None] * self._nslots
+        for s, a in zip(self._arg_slots, self._bind(args)):
+            env[s] = a
+        live = sum(a.nbytes for a in env if a is not None) if track_memory else 0
+        peak = live
+        with np.errstate(all="ignore"):
+            for st in self._steps:
+                res = st.impl([env[s] for s in st.ins], st.attrs, self)
+                if not isinstance(res, (list, tuple)):
+                    res = (res,)
+                for s, r, (shape, dt) in zip(st.outs, res, st.types):
+                    if r.shape != shape or r.dtype != dt:
+                        raise AssertionError(
+                            f"reference of {st.node.describe()} returned {r.dtype}{list(r.shape)}, "
+                            f"declared {dt}{list(shape)}")
+                    env[s] = r
+                    if track_memory and r.flags.owndata:
+                        live += r.nbytes
+                if track_memory:
+                    peak = max(peak, live)
+                for s in st.frees:
+                    if track_memory and env[s] is not None and env[s].flags.owndata:
+                        live -= env[s].nbytes
+                    env[s] = None
+        if track_memory:
+            self.peak_bytes = peak
+        return [env[s] for s in self._out_slots]
+
+    def run_body(self, body: Graph, args: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Run a subgraph (a scan body) with positional arguments; used by the scan reference."""
+        interp = self._bodies.get(id(body))
+        if interp is None:
+            interp = self._bodies[id(body)] = Interpreter(body, check=False)
+        return interp.run(args)
+
+
+def run_graph(graph: Graph, args: Mapping[str, np.ndarray] | Sequence[np.ndarray]) -> list[np.ndarray]:
+    """One-shot eager evaluation of ``graph`` (plan, check arguments, run)."""
+    return Interpreter(graph).run(args)
