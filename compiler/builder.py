@@ -70,6 +70,9 @@ class GraphBuilder:
     # -- ops -----------------------------------------------------------------------------
     def constant(self, value: Any, dtype: str | None = None, shape=(), name: str | None = None) -> Value:
         """A constant: a scalar splat to ``shape``, or a numpy array (shape from the array)."""
+        if isinstance(value, (np.ndarray, np.generic)) and dtype is None and value.ndim == 0:
+            dtype = dtypes.from_numpy(value.dtype)
+            value = value.item()
         if isinstance(value, np.ndarray) and value.ndim > 0:
             dtype = dtype or dtypes.from_numpy(value.dtype)
             arr = value.astype(dtypes.to_numpy(dtype))

@@ -1,0 +1,1 @@
+"""kiln frontend: what users write (layers, models, graph API). Built in a later issue."""
