@@ -45,11 +45,17 @@ def _gather_impl(xs, a, c):
 
 def _gather_vjp(b, node, cts):
     params, idx = node.inputs
-    if node.attrs["axis"] % params.rank != 0:
-        moved = list(range(params.rank))
-        raise OpError(f"gather: the gradient is implemented for axis 0 only, got axis "
-                      f"{node.attrs['axis']} of {params.type} ({moved})")
-    return [b.scatter_add(idx, cts[0], shape=params.shape), None]
+    g = cts[0]
+    ax = node.attrs["axis"] % params.rank
+    if ax == 0:
+        return [b.scatter_add(idx, g, shape=params.shape), None]
+    # Move the index dimensions of g to the front, scatter-add along axis 0, move back.
+    k = idx.rank
+    front = list(range(ax, ax + k)) + list(range(ax)) + list(range(ax + k, g.rank))
+    moved_shape = (params.shape[ax],) + params.shape[:ax] + params.shape[ax + 1:]
+    s = b.scatter_add(idx, b.transpose(g, perm=front), shape=moved_shape)
+    back = list(range(1, ax + 1)) + [0] + list(range(ax + 1, params.rank))
+    return [b.transpose(s, perm=back), None]
 
 
 register(OpDef("gather", "gather", _gather_infer, _gather_impl, _gather_vjp,

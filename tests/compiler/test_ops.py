@@ -215,6 +215,12 @@ CASES = [
     Case("gather", [F(5, 3), I(2, 4, hi=5)],
          expect=lambda p, i: np.array([[p[i[a, b]] for b in range(4)] for a in range(2)]),
          torch=lambda p, i: p[i]),
+    Case("gather", [F(2, 5, 3), I(4, hi=5)], {"axis": 1},
+         expect=lambda p, i: np.stack([p[:, j, :] for j in i], axis=1),
+         torch=lambda p, i: p[:, i, :], id="axis1"),
+    Case("gather", [F(3, 5), I(2, 2, hi=5)], {"axis": -1},
+         expect=lambda p, i: np.array([[[p[r, i[a, c]] for c in range(2)] for a in range(2)] for r in range(3)]),
+         torch=lambda p, i: p[:, i], id="last_axis_2d_indices"),
     Case("scatter_add", [I(6, hi=4), F(6, 3)], {"shape": (4, 3)},
          expect=lambda i, u: np.array([sum((u[n] for n in range(6) if i[n] == r), np.zeros(3))
                                        for r in range(4)]),
