@@ -40,9 +40,9 @@ def _user_frame() -> str | None:
 class GraphBuilder:
     """Appends checked nodes to a graph."""
 
-    def __init__(self, graph: Graph | None = None, name: str = "main"):
+    def __init__(self, graph: Graph | None = None, name: str = "main", location: str | None = None):
         self.graph = graph if graph is not None else Graph(name)
-        self._locs: list[str] = []
+        self._locs: list[str] = [location] if location else []
 
     # -- arguments and outputs -------------------------------------------------------------
     def input(self, name: str, shape, dtype: str = "f32") -> Value:

@@ -65,10 +65,6 @@ def binary(name: str, fn, vjp, allowed=NUMERIC, out_dtype=None, doc: str = "") -
                           node_vjp if callable(vjp) else vjp, num_inputs=2, doc=doc))
 
 
-def _zero_like(b, v):
-    return b.constant(0, dtype=v.dtype, shape=v.shape)
-
-
 # -- arithmetic -----------------------------------------------------------------------------
 binary("add", np.add, lambda b, x, y, z, g: (g, g), doc="x + y")
 binary("sub", np.subtract, lambda b, x, y, z, g: (g, b.neg(g)), doc="x - y")

@@ -106,7 +106,7 @@ def _vjp(b, node, cts):
 
     # 2. Backward body: (ct carries, const-grad accumulators | carries_t, xs_t, ct_ys_t | consts)
     g = Graph(f"{body.name}.bwd")
-    bb = GraphBuilder(g)
+    bb = GraphBuilder(g, location=f"{node.loc}/grad" if node.loc else "grad")
     ct_c = [g.add_arg(f"ct_{c.name}", c.type) for c, f in zip(body.args[:k], float_carry) if f]
     acc = [g.add_arg(f"acc_{p.name}", p.type) for p, f in zip(body.args[k + m:], float_const) if f]
     c_t = [g.add_arg(f"{c.name}", c.type) for c in body.args[:k]]

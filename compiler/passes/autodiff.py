@@ -68,7 +68,7 @@ def backprop(b: GraphBuilder, outputs: Sequence[Value], cotangents: Sequence[Val
         if isinstance(opdef.vjp, NotDifferentiable):
             raise DifferentiationError(f"cannot differentiate through {node.describe()}: "
                                        f"{opdef.vjp.reason}")
-        label = f"{node.loc}/grad" if node.loc else f"grad"
+        label = f"{node.loc}/grad" if node.loc else "grad"
         with b.location(label):
             in_cts = opdef.vjp(b, node, cts)
         if len(in_cts) != len(node.inputs):
