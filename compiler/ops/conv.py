@@ -196,7 +196,7 @@ def _im2col(xp: np.ndarray, oh: int, ow: int, kh: int, kw: int, strides, dilatio
 def _conv2d_impl(xs, a, ctx):
     x, w = xs
     strides, dilation, geo = _setup(x.shape, w.shape, a)
-    n, h, wd, c = x.shape
+    n, _, _, c = x.shape
     kh, kw, _, o = w.shape
     (oh, _, _), (ow, _, _) = geo
     out = np.zeros((n, oh, ow, o), dtype=x.dtype)
@@ -219,11 +219,11 @@ def _input_grad_impl(xs, a, ctx):
     kh, kw, _, o = w.shape
     (oh, _, _), (ow, _, _) = geo
     (sh, sw), (dh, dw) = strides, dilation
-    if n * h * wd * c == 0 or oh * ow == 0:
+    if n * h * wd * c == 0 or oh * ow * o == 0:
         return np.zeros(xshape, dtype=g.dtype)
     hp, wp = padded_hw(geo, (h, wd), (kh, kw), strides, dilation)
     wt = np.ascontiguousarray(w.transpose(0, 1, 3, 2))  # [KH,KW,O,C]
-    outs = []
+    out = np.empty(xshape, dtype=g.dtype)
     step = _chunk(n, oh * ow * kh * kw * c * g.itemsize)
     for b0 in range(0, n, step):
         g2 = g[b0:b0 + step].reshape(-1, o)
@@ -235,8 +235,11 @@ def _input_grad_impl(xs, a, ctx):
                 np.matmul(g2, wt[i, j], out=part.reshape(-1, c))
                 dxp[:, i * dh:i * dh + (oh - 1) * sh + 1:sh,
                     j * dw:j * dw + (ow - 1) * sw + 1:sw, :] += part
-        outs.append(crop_hw(dxp, geo, h, wd))
-    return outs[0] if len(outs) == 1 else np.concatenate(outs, axis=0)
+        if m == n:
+            return crop_hw(dxp, geo, h, wd)
+        (_, pt, _), (_, pl, _) = geo
+        out[b0:b0 + m] = dxp[:, pt:pt + h, pl:pl + wd, :]
+    return out
 
 
 def _filter_grad_impl(xs, a, ctx):
