@@ -19,6 +19,13 @@ from compiler.ir.verify import verify
 from compiler.ops.registry import get_op
 
 
+def _buffer(a: np.ndarray) -> np.ndarray:
+    """The array that owns the memory ``a`` views (``a`` itself when it owns its data)."""
+    while isinstance(a.base, np.ndarray):
+        a = a.base
+    return a
+
+
 class _Step:
     __slots__ = ("node", "impl", "attrs", "ins", "outs", "types", "frees")
 
@@ -104,7 +111,34 @@ class Interpreter:
         env: list = [None] * self._nslots
         for s, a in zip(self._arg_slots, self._bind(args)):
             env[s] = a
-        live = sum(a.nbytes for a in env if a is not None) if track_memory else 0
+        # Memory is counted per buffer: a view (reshape, broadcast_to, an op that returns its
+        # operand) adds nothing, and keeps its buffer counted until the view is dropped too.
+        held: dict[int, list] = {}  # id(buffer) -> [buffer, number of slots holding it]
+        live = 0
+
+        def hold(a):
+            nonlocal live
+            buf = _buffer(a)
+            entry = held.get(id(buf))
+            if entry is None:
+                held[id(buf)] = [buf, 1]
+                live += buf.nbytes
+            else:
+                entry[1] += 1
+
+        def release(a):
+            nonlocal live
+            buf = _buffer(a)
+            entry = held[id(buf)]
+            entry[1] -= 1
+            if not entry[1]:
+                del held[id(buf)]
+                live -= buf.nbytes
+
+        if track_memory:
+            for a in env:
+                if a is not None:
+                    hold(a)
         peak = live
         with np.errstate(all="ignore"):
             for st in self._steps:
@@ -117,13 +151,13 @@ class Interpreter:
                             f"reference of {st.node.describe()} returned {r.dtype}{list(r.shape)}, "
                             f"declared {dt}{list(shape)}")
                     env[s] = r
-                    if track_memory and r.flags.owndata:
-                        live += r.nbytes
+                    if track_memory:
+                        hold(r)
                 if track_memory:
                     peak = max(peak, live)
                 for s in st.frees:
-                    if track_memory and env[s] is not None and env[s].flags.owndata:
-                        live -= env[s].nbytes
+                    if track_memory and env[s] is not None:
+                        release(env[s])
                     env[s] = None
         if track_memory:
             self.peak_bytes = peak

@@ -16,7 +16,7 @@ from compiler.errors import IRParseError, OpError
 from compiler.ir import dtypes
 from compiler.ir.graph import INPUT, PARAM, Graph, Value
 from compiler.ir.types import TensorType
-from compiler.ops.registry import get_op, has_op
+from compiler.ops.registry import _canonical, get_op, has_op
 
 _TOKEN = re.compile(r"""
     (?P<ws>[ \t\r\n]+|//[^\n]*)
@@ -179,15 +179,24 @@ class _Parser:
                 if self.accept(")"):
                     break
                 self.expect(",")
-        attrs = {}
+        attrs, key_toks = {}, {}
         attr_tok = self.tok
         if self.accept("{"):
             while True:
                 k = self.expect_kind("ident", "an attribute name")
                 if k.text in attrs:
                     raise self.error(f"attribute '{k.text}' is given twice", k)
+                if k.text not in opdef.attrs:
+                    raise self.error(f"{opdef.name}: unknown attribute '{k.text}'; known: "
+                                     f"{', '.join(opdef.attrs) or 'none'}", k)
+                key_toks[k.text] = k
                 self.expect("=")
+                value_tok = self.tok
                 attrs[k.text] = self.attr_value()
+                try:  # a value of the wrong kind is reported at the value itself
+                    _canonical(opdef.name, k.text, opdef.attrs[k.text], attrs[k.text])
+                except OpError as e:
+                    raise self.error(str(e), value_tok) from None
                 if self.accept("}"):
                     break
                 self.expect(",")
@@ -198,7 +207,7 @@ class _Parser:
         loc = None
         if self.accept("loc"):
             self.expect("(")
-            loc = json.loads(self.expect_kind("string", "a location string").text)
+            loc = self.string(self.expect_kind("string", "a location string"))
             self.expect(")")
         if len(types) != len(out_toks):
             raise self.error(f"{len(out_toks)} result(s) but {len(types)} type(s)", out_toks[0])
@@ -206,19 +215,27 @@ class _Parser:
             for key in opdef.type_attrs:
                 if key in attrs:
                     raise self.error(f"attribute '{key}' of {op_tok.text} is given by the "
-                                     f"result type, not as an attribute", attr_tok)
+                                     f"result type, not as an attribute", key_toks[key])
                 attrs[key] = types[0].shape if key == "shape" else types[0].dtype
         try:
             attrs = opdef.check_attrs(attrs)
         except OpError as e:
             raise self.error(str(e), attr_tok) from None
+        seen = set(env)
         for t in out_toks:
-            if t.text[1:] in env:
+            if t.text[1:] in seen:
                 raise self.error(f"value {t.text} is defined twice", t)
+            seen.add(t.text[1:])
         node = g.add_node(op_tok.text, inputs, attrs, types, names=[t.text[1:] for t in out_toks],
                           loc=loc, exact_names=True)
         for t, v in zip(out_toks, node.outputs):
             env[t.text[1:]] = v
+
+    def string(self, t: _Tok) -> str:
+        try:
+            return json.loads(t.text)
+        except ValueError as e:
+            raise self.error(f"bad string literal {t.text}: {e.msg}", t) from None
 
     def attr_value(self):
         t = self.tok
@@ -227,7 +244,7 @@ class _Parser:
             return _number(t.text)
         if t.kind == "string":
             self.next()
-            return json.loads(t.text)
+            return self.string(t)
         if t.kind == "graph":
             self.next()
             try:
@@ -250,6 +267,11 @@ class _Parser:
             return tuple(items)
         raise self.error(f"expected an attribute value but found {t!r}")
 
+    def check_element(self, t: TensorType, v, tok: _Tok) -> None:
+        why = _element_error(t.dtype, v)
+        if why is not None:
+            raise self.error(f"dense<{t}> element {tok.text} is not valid: {t.dtype} {why}", tok)
+
     def dense(self) -> np.ndarray:
         start = self.expect("dense")
         self.expect("<")
@@ -258,9 +280,11 @@ class _Parser:
         items = []
         if not self.accept("]"):
             while True:
+                vt = self.tok
                 v = self.attr_value()
                 if isinstance(v, (tuple, str)):
                     raise self.error("dense<...> holds numbers or true/false only", start)
+                self.check_element(t, v, vt)
                 items.append(v)
                 if self.accept("]"):
                     break
@@ -269,6 +293,21 @@ class _Parser:
         if len(items) != t.size:
             raise self.error(f"dense<{t}> needs {t.size} values, got {len(items)}", start)
         return np.array(items, dtype=dtypes.to_numpy(t.dtype)).reshape(t.shape)
+
+
+def _element_error(dtype: str, v) -> str | None:
+    """Why ``v`` is not an exact element of a dense<dtype> literal (None when it is)."""
+    if dtype == "bool":
+        return None if isinstance(v, bool) else "needs true or false"
+    if isinstance(v, bool):
+        return "needs a number, not true/false"
+    if dtypes.is_int(dtype):
+        if not isinstance(v, int):
+            return "needs an integer"
+        info = np.iinfo(dtypes.to_numpy(dtype))
+        if not info.min <= v <= info.max:
+            return f"needs an integer in [{info.min}, {info.max}]"
+    return None
 
 
 def _number(text: str):

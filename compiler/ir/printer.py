@@ -72,6 +72,8 @@ def _print_attrs(node: Node, names: dict[int, str]) -> str:
 def _same(a, b) -> bool:
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return False
+    if isinstance(a, float) and isinstance(b, float):
+        return format_float(a) == format_float(b)  # -0.0 is not the default 0.0
     return type(a) is type(b) and a == b
 
 

@@ -9,6 +9,11 @@ from compiler.ir.types import TensorType
 from compiler.ops.registry import Attr, NotDifferentiable, OpDef, register
 
 
+def _fits(v: int, dtype: str) -> bool:
+    info = np.iinfo(dtypes.to_numpy(dtype))
+    return info.min <= v <= info.max
+
+
 def _infer(ts, a):
     t = TensorType(a["shape"], a["dtype"])
     v = a["value"]
@@ -21,6 +26,9 @@ def _infer(ts, a):
         raise OpError(f"constant: {t} needs true or false, got {v!r}")
     elif dtypes.is_int(t.dtype) and (isinstance(v, bool) or not isinstance(v, int)):
         raise OpError(f"constant: {t} needs an integer value, got {v!r}")
+    elif dtypes.is_int(t.dtype) and not _fits(v, t.dtype):
+        info = np.iinfo(dtypes.to_numpy(t.dtype))
+        raise OpError(f"constant: {v} is out of range for {t} ([{info.min}, {info.max}])")
     elif dtypes.is_float(t.dtype) and not isinstance(v, float):
         raise OpError(f"constant: {t} needs a float value (such as 1.0), got {v!r}")
     return [t]

@@ -107,13 +107,23 @@ def _vjp(b, node, cts):
     # 2. Backward body: (ct carries, const-grad accumulators | carries_t, xs_t, ct_ys_t | consts)
     g = Graph(f"{body.name}.bwd")
     bb = GraphBuilder(g, location=f"{node.loc}/grad" if node.loc else "grad")
-    ct_c = [g.add_arg(f"ct_{c.name}", c.type) for c, f in zip(body.args[:k], float_carry) if f]
-    acc = [g.add_arg(f"acc_{p.name}", p.type) for p, f in zip(body.args[k + m:], float_const) if f]
-    c_t = [g.add_arg(f"{c.name}", c.type) for c in body.args[:k]]
-    x_t = [g.add_arg(f"{x.name}", x.type) for x in body.args[k:k + m]]
-    ct_y_t = [g.add_arg(f"ct_{v.name}", v.type)
+
+    def arg(hint: str, t: TensorType) -> Value:
+        # Hints can repeat (a ys output that is a carry argument, the same value returned
+        # twice, a body argument called ct_...): take the first free name.
+        name, n = hint, 0
+        while name in g._names:
+            n += 1
+            name = f"{hint}.{n}"
+        return g.add_arg(name, t)
+
+    ct_c = [arg(f"ct_{c.name}", c.type) for c, f in zip(body.args[:k], float_carry) if f]
+    acc = [arg(f"acc_{p.name}", p.type) for p, f in zip(body.args[k + m:], float_const) if f]
+    c_t = [arg(f"{c.name}", c.type) for c in body.args[:k]]
+    x_t = [arg(f"{x.name}", x.type) for x in body.args[k:k + m]]
+    ct_y_t = [arg(f"ct_{v.name}", v.type)
               for v, h in zip(body.outputs[k:], has_ct_y) if h]
-    p = [g.add_arg(f"{v.name}", v.type) for v in body.args[k + m:]]
+    p = [arg(f"{v.name}", v.type) for v in body.args[k + m:]]
 
     outs = clone_into(g, body, c_t + x_t + p)
     it_c, it_y = iter(ct_c), iter(ct_y_t)
