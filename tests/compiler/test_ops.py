@@ -410,6 +410,33 @@ ERRORS = [
     ("leaky_relu", [((3,), "f32")], {"alpha": "big"}, r"leaky_relu: attribute 'alpha' expects a number, got 'big'"),
 ]
 
+# Ops made by the same factory share a rule; each still gets its own row.
+ERRORS += [(op, [((3,), "i64")], {}, rf"{op}: operand must be f32 or f64, got i64\[3\]")
+           for op in ("log", "log1p", "sqrt", "rsqrt", "erf", "sigmoid", "tanh", "softplus",
+                      "gelu", "elu")]
+ERRORS += [(op, [((3,), "bool")], {}, rf"{op}: operand must be .*got bool\[3\]")
+           for op in ("neg", "abs", "sign", "square")]
+ERRORS += [(op, [((2, 3), "f32"), ((2,), "f32")], {}, rf"{op}: operand shapes f32\[2,3\] and f32\[2\]")
+           for op in ("sub", "mul", "maximum", "minimum", "pow", "equal", "not_equal", "less",
+                      "less_equal", "greater", "greater_equal")]
+ERRORS += [
+    ("logical_or", [((2, 3), "bool"), ((2,), "bool")], {}, r"logical_or: operand shapes bool\[2,3\] and bool\[2\]"),
+    ("logical_not", [((3,), "i32")], {}, r"logical_not: operand must be bool, got i32\[3\]"),
+    ("log_softmax", [((), "f32")], {}, r"log_softmax: operand must have rank >= 1"),
+    ("min", [((3,), "bool")], {}, r"min: operand must be .*got bool\[3\]"),
+    ("argmin", [((3, 0), "f32")], {"axis": 1}, r"argmin: cannot reduce over the empty axis 1"),
+    ("expand_dims", [((3,), "f32")], {"axes": (3,)}, r"expand_dims: axis 3 is out of range for rank 2"),
+    ("stop_gradient", [((3,), "f32"), ((3,), "f32")], {}, r"stop_gradient: expected 1 operand\(s\), got 2"),
+]
+ERRORS_ELSEWHERE = {"constant", "scan", "conv2d", "conv2d_input_grad", "conv2d_filter_grad",
+                    "max_pool2d", "max_pool2d_grad", "avg_pool2d", "avg_pool2d_grad",
+                    "random_uniform", "random_normal"}
+
+
+def test_every_op_has_an_error_case():
+    missing = set(all_ops()) - {e[0] for e in ERRORS} - ERRORS_ELSEWHERE
+    assert not missing, f"ops without a shape-rule error test: {sorted(missing)}"
+
 
 @pytest.mark.parametrize("op,ins,attrs,msg", ERRORS, ids=[e[0] + "-" + str(i) for i, e in enumerate(ERRORS)])
 def test_shape_rule_errors(op, ins, attrs, msg):
