@@ -146,6 +146,8 @@ class Interpreter:
                 if not isinstance(res, (list, tuple)):
                     res = (res,)
                 for s, r, (shape, dt) in zip(st.outs, res, st.types):
+                    if not isinstance(r, np.ndarray):  # numpy scalars from full reductions
+                        r = np.asarray(r)
                     if r.shape != shape or r.dtype != dt:
                         raise AssertionError(
                             f"reference of {st.node.describe()} returned {r.dtype}{list(r.shape)}, "
@@ -168,7 +170,8 @@ class Interpreter:
         interp = self._bodies.get(id(body))
         if interp is None:
             interp = self._bodies[id(body)] = Interpreter(body, check=False)
-        return interp.run(args)
+        # xs[t] of a rank-1 xs is a numpy scalar: pass it as the 0-d array it stands for
+        return interp.run([a if isinstance(a, np.ndarray) else np.asarray(a) for a in args])
 
 
 def run_graph(graph: Graph, args: Mapping[str, np.ndarray] | Sequence[np.ndarray]) -> list[np.ndarray]:

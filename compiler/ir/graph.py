@@ -93,6 +93,9 @@ class Graph:
     """A named graph: arguments (inputs and params), nodes in execution order, outputs."""
 
     def __init__(self, name: str = "main"):
+        if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+            # the text form spells it @name: it must read back
+            raise ValueError(f"invalid graph name {name!r}: use letters, digits, '_' and '.'")
         self.name = name
         self.args: list[Value] = []
         self.nodes: list[Node] = []
