@@ -16,7 +16,7 @@ from compiler.errors import IRParseError, OpError
 from compiler.ir import dtypes
 from compiler.ir.graph import INPUT, PARAM, Graph, Value
 from compiler.ir.types import TensorType
-from compiler.ops.registry import _canonical, get_op, has_op
+from compiler.ops.registry import get_op, has_op
 
 _TOKEN = re.compile(r"""
     (?P<ws>[ \t\r\n]+|//[^\n]*)
@@ -194,7 +194,7 @@ class _Parser:
                 value_tok = self.tok
                 attrs[k.text] = self.attr_value()
                 try:  # a value of the wrong kind is reported at the value itself
-                    _canonical(opdef.name, k.text, opdef.attrs[k.text], attrs[k.text])
+                    opdef.check_attr(k.text, attrs[k.text])
                 except OpError as e:
                     raise self.error(str(e), value_tok) from None
                 if self.accept("}"):

@@ -103,6 +103,10 @@ class OpDef:
                 out[key] = spec.default
         return out
 
+    def check_attr(self, key: str, value: Any) -> Any:
+        """Validate and canonicalize one attribute value (the key must be in the schema)."""
+        return _canonical(self.name, key, self.attrs[key], value)
+
     def infer_types(self, in_types: list[TensorType], attrs: dict) -> list[TensorType]:
         """Arity + attribute check + shape rule; returns the result types."""
         self.check_arity(len(in_types))
