@@ -135,7 +135,8 @@ def _conv2d_infer(ts, a):
     return [TensorType(_conv_shape("conv2d", x.shape, w.shape, a), dt)]
 
 
-def _check_result_shape(op: str, shape) -> tuple[int, ...]:
+def check_result_shape(op: str, shape) -> tuple[int, ...]:
+    """The ``shape`` attribute of a gradient op whose result is an NHWC/HWIO tensor."""
     if len(shape) != 4:
         raise OpError(f"{op}: attribute 'shape' must have rank 4, got {list(shape)}")
     return tuple(shape)
@@ -147,7 +148,7 @@ def _input_grad_infer(ts, a):
     require_rank(op, g, 4, "cotangent (NHWC)")
     require_rank(op, w, 4, "kernel (HWIO)")
     dt = same_dtype(op, ts, FLOATS)
-    xs = _check_result_shape(op, a["shape"])
+    xs = check_result_shape(op, a["shape"])
     want = _conv_shape(op, xs, w.shape, a, x_what="result 'shape'")
     if g.shape != want:
         raise OpError(f"{op}: cotangent {g} does not match conv2d of input shape {list(xs)} "
@@ -161,7 +162,7 @@ def _filter_grad_infer(ts, a):
     require_rank(op, x, 4, "input (NHWC)")
     require_rank(op, g, 4, "cotangent (NHWC)")
     dt = same_dtype(op, ts, FLOATS)
-    ws = _check_result_shape(op, a["shape"])
+    ws = check_result_shape(op, a["shape"])
     want = _conv_shape(op, x.shape, ws, a, w_what="result 'shape'")
     if g.shape != want:
         raise OpError(f"{op}: cotangent {g} does not match conv2d of input {x} with kernel "

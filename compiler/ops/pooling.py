@@ -24,7 +24,8 @@ import numpy as np
 from compiler.errors import OpError
 from compiler.ir.types import TensorType
 from compiler.ops._util import FLOATS, require_dtype, require_rank, same_dtype
-from compiler.ops.conv import PADDINGS, check_pair, crop_hw, pad_hw, padded_hw, window_geometry
+from compiler.ops.conv import (PADDINGS, check_pair, check_result_shape, crop_hw, pad_hw, padded_hw,
+                               window_geometry)
 from compiler.ops.registry import Attr, NotDifferentiable, OpDef, register
 
 _POOL_ATTRS = {"pool_size": Attr("ints", (2, 2)),
@@ -85,9 +86,7 @@ def _avg_grad_infer(ts, a):
     g = ts[0]
     require_rank(op, g, 4, "cotangent (NHWC)")
     require_dtype(op, g, FLOATS, "cotangent")
-    shape = tuple(a["shape"])
-    if len(shape) != 4:
-        raise OpError(f"{op}: attribute 'shape' must have rank 4, got {list(shape)}")
+    shape = check_result_shape(op, a["shape"])
     want = _pool_shape(op, shape, a)
     if g.shape != want:
         raise OpError(f"{op}: cotangent {g} does not match avg_pool2d of input shape "
