@@ -112,10 +112,11 @@ class Graph:
     def params(self) -> list[Value]:
         return [v for v in self.args if v.kind == PARAM]
 
-    def add_arg(self, name: str, type: TensorType, kind: str = INPUT) -> Value:
+    def add_arg(self, name: str, type: TensorType, kind: str = INPUT, exact: bool = True) -> Value:
+        """Append an argument; with ``exact=False`` a taken name gets a unique suffix."""
         if kind not in (INPUT, PARAM):
             raise ValueError(f"argument kind must be 'input' or 'param', got {kind!r}")
-        v = Value(self.claim_name(name, exact=True), type, kind)
+        v = Value(self.claim_name(name, exact=exact), type, kind)
         self.args.append(v)
         return v
 

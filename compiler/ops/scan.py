@@ -110,12 +110,8 @@ def _vjp(b, node, cts):
 
     def arg(hint: str, t: TensorType) -> Value:
         # Hints can repeat (a ys output that is a carry argument, the same value returned
-        # twice, a body argument called ct_...): take the first free name.
-        name, n = hint, 0
-        while name in g._names:
-            n += 1
-            name = f"{hint}.{n}"
-        return g.add_arg(name, t)
+        # twice, a body argument called ct_...): a taken name gets a unique suffix.
+        return g.add_arg(hint, t, exact=False)
 
     ct_c = [arg(f"ct_{c.name}", c.type) for c, f in zip(body.args[:k], float_carry) if f]
     acc = [arg(f"acc_{p.name}", p.type) for p, f in zip(body.args[k + m:], float_const) if f]
