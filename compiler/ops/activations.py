@@ -15,6 +15,7 @@ from compiler.ir.types import TensorType
 from compiler.ops import _special
 from compiler.ops._util import FLOATS, NUMERIC, norm_axis
 from compiler.ops.elementwise import unary
+from compiler.kernels import expr as ex
 from compiler.ops.registry import Attr, OpDef, register
 
 
@@ -25,19 +26,28 @@ def _sigmoid(x):
 
 unary("relu", lambda x: np.maximum(x, 0),
       lambda b, x, y, g, a: b.where(b.greater(x, 0), g, 0), allowed=NUMERIC,
-      doc="max(x, 0); gradient 0 at x == 0")
+      doc="max(x, 0); gradient 0 at x == 0",
+      lower=lambda x: ex.binary("max", x, ex.like(x, 0)))
 unary("leaky_relu", lambda x, alpha: np.where(x > 0, x, x * alpha),
       lambda b, x, y, g, a: b.where(b.greater(x, 0.0), g, b.mul(g, a["alpha"])),
-      attrs={"alpha": Attr("float", 0.2)}, doc="x if x > 0 else alpha * x")
+      attrs={"alpha": Attr("float", 0.2)}, doc="x if x > 0 else alpha * x",
+      lower=lambda x, alpha: ex.select(ex.compare("gt", x, ex.like(x, 0)), x,
+                                       ex.binary("mul", x, ex.like(x, alpha))))
 unary("elu", lambda x, alpha: np.where(x > 0, x, alpha * np.expm1(np.minimum(x, 0))),
       lambda b, x, y, g, a: b.where(b.greater(x, 0.0), g, b.mul(g, b.add(y, a["alpha"]))),
-      attrs={"alpha": Attr("float", 1.0)}, doc="x if x > 0 else alpha * (exp(x) - 1)")
+      attrs={"alpha": Attr("float", 1.0)}, doc="x if x > 0 else alpha * (exp(x) - 1)",
+      lower=lambda x, alpha: ex.select(
+          ex.compare("gt", x, ex.like(x, 0)), x,
+          ex.binary("mul", ex.like(x, alpha), ex.unary("expm1", ex.binary("min", x, ex.like(x, 0))))))
 unary("sigmoid", _sigmoid,
-      lambda b, x, y, g, a: b.mul(g, b.mul(y, b.sub(1.0, y))), doc="1 / (1 + exp(-x)), stable")
+      lambda b, x, y, g, a: b.mul(g, b.mul(y, b.sub(1.0, y))), doc="1 / (1 + exp(-x)), stable",
+      lower=ex.fn("sigmoid"))
 unary("tanh", np.tanh, lambda b, x, y, g, a: b.mul(g, b.sub(1.0, b.square(y))),
-      doc="hyperbolic tangent")
+      doc="hyperbolic tangent",
+      lower=ex.fn("tanh"))
 unary("softplus", lambda x: np.logaddexp(0, x),
-      lambda b, x, y, g, a: b.mul(g, b.sigmoid(x)), doc="log(1 + exp(x)), stable")
+      lambda b, x, y, g, a: b.mul(g, b.sigmoid(x)), doc="log(1 + exp(x)), stable",
+      lower=ex.fn("softplus"))
 
 _SQRT_2_OVER_PI = math.sqrt(2.0 / math.pi)
 _INV_SQRT_2 = 1.0 / math.sqrt(2.0)
@@ -48,6 +58,18 @@ def _gelu(x, approximate):
     if approximate:
         return 0.5 * x * (1.0 + np.tanh(_SQRT_2_OVER_PI * (x + 0.044715 * x ** 3)))
     return 0.5 * x * (1.0 + _special.erf(x * _INV_SQRT_2))
+
+
+def _gelu_lower(x, approximate):
+    half_x = ex.binary("mul", x, ex.like(x, 0.5))
+    if approximate:
+        cube = ex.binary("mul", ex.binary("mul", x, x), x)
+        inner = ex.binary("mul", ex.binary("add", x, ex.binary("mul", cube, ex.like(x, 0.044715))),
+                          ex.like(x, _SQRT_2_OVER_PI))
+        t = ex.unary("tanh", inner)
+    else:
+        t = ex.unary("erf", ex.binary("mul", x, ex.like(x, _INV_SQRT_2)))
+    return ex.binary("mul", half_x, ex.binary("add", ex.like(x, 1.0), t))
 
 
 def _gelu_vjp(b, x, y, g, a):
@@ -65,7 +87,8 @@ def _gelu_vjp(b, x, y, g, a):
 
 
 unary("gelu", _gelu, _gelu_vjp, attrs={"approximate": Attr("bool", False)},
-      doc="x * Phi(x); the tanh form when approximate")
+      doc="x * Phi(x); the tanh form when approximate",
+      lower=_gelu_lower)
 
 
 # -- softmax family ------------------------------------------------------------------------

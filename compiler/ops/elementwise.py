@@ -15,6 +15,8 @@ from compiler.ir import dtypes
 from compiler.ir.types import TensorType
 from compiler.ops import _special
 from compiler.ops._util import FLOATS, NUMERIC, broadcast_shapes, same_dtype, unbroadcast
+from compiler.kernels import expr as ex
+from compiler.kernels.expr import pointwise
 from compiler.ops.registry import Attr, NotDifferentiable, OpDef, register
 
 ANY = dtypes.DTYPES
@@ -23,8 +25,9 @@ _NO_GRAD_INT = NotDifferentiable("its result is integer or boolean valued")
 
 # -- factories ------------------------------------------------------------------------------
 def unary(name: str, fn, vjp, allowed=FLOATS, attrs=None, out_dtype=None, doc: str = "",
-          family: str = "elementwise") -> OpDef:
-    """Register ``y = fn(x)``; ``vjp(b, x, y, g, attrs)`` returns the cotangent of x."""
+          family: str = "elementwise", lower=None) -> OpDef:
+    """Register ``y = fn(x)``; ``vjp(b, x, y, g, attrs)`` returns the cotangent of x;
+    ``lower(x, **attrs)`` builds the kernel expression of y from the expression of x."""
 
     def infer(ts, a):
         t = ts[0]
@@ -41,11 +44,12 @@ def unary(name: str, fn, vjp, allowed=FLOATS, attrs=None, out_dtype=None, doc: s
 
     return register(OpDef(name, family, infer, impl,
                           node_vjp if callable(vjp) else vjp,
-                          attrs=attrs or {}, num_inputs=1, doc=doc))
+                          attrs=attrs or {}, num_inputs=1, doc=doc, lowering=pointwise(lower)))
 
 
-def binary(name: str, fn, vjp, allowed=NUMERIC, out_dtype=None, doc: str = "") -> OpDef:
-    """Register ``z = fn(x, y)`` with broadcasting; ``vjp(b, x, y, z, g)`` -> (gx, gy)."""
+def binary(name: str, fn, vjp, lower, allowed=NUMERIC, out_dtype=None, doc: str = "") -> OpDef:
+    """Register ``z = fn(x, y)`` with broadcasting; ``vjp(b, x, y, z, g)`` -> (gx, gy);
+    ``lower(x, y)`` builds the kernel expression of z from those of x and y."""
 
     def infer(ts, a):
         d = same_dtype(name, ts, allowed)
@@ -62,15 +66,16 @@ def binary(name: str, fn, vjp, allowed=NUMERIC, out_dtype=None, doc: str = "") -
                 None if gy is None else unbroadcast(b, gy, y.shape)]
 
     return register(OpDef(name, "elementwise", infer, impl,
-                          node_vjp if callable(vjp) else vjp, num_inputs=2, doc=doc))
+                          node_vjp if callable(vjp) else vjp, num_inputs=2, doc=doc,
+                          lowering=pointwise(lower)))
 
 
 # -- arithmetic -----------------------------------------------------------------------------
-binary("add", np.add, lambda b, x, y, z, g: (g, g), doc="x + y")
-binary("sub", np.subtract, lambda b, x, y, z, g: (g, b.neg(g)), doc="x - y")
-binary("mul", np.multiply, lambda b, x, y, z, g: (b.mul(g, y), b.mul(g, x)), doc="x * y")
+binary("add", np.add, lambda b, x, y, z, g: (g, g), ex.fn("add"), doc="x + y")
+binary("sub", np.subtract, lambda b, x, y, z, g: (g, b.neg(g)), ex.fn("sub"), doc="x - y")
+binary("mul", np.multiply, lambda b, x, y, z, g: (b.mul(g, y), b.mul(g, x)), ex.fn("mul"), doc="x * y")
 binary("div", np.divide,
-       lambda b, x, y, z, g: (b.div(g, y), b.neg(b.div(b.mul(g, z), y))),
+       lambda b, x, y, z, g: (b.div(g, y), b.neg(b.div(b.mul(g, z), y))), ex.fn("div"),
        allowed=FLOATS, doc="x / y (floats only)")
 
 
@@ -82,7 +87,7 @@ def _pow_vjp(b, x, y, z, g):
     return gx, gy
 
 
-binary("pow", np.power, _pow_vjp, allowed=FLOATS, doc="x ** y (floats only)")
+binary("pow", np.power, _pow_vjp, ex.fn("pow"), allowed=FLOATS, doc="x ** y (floats only)")
 
 
 def _select_vjp(first_wins):
@@ -93,37 +98,52 @@ def _select_vjp(first_wins):
 
 
 # Ties send the whole gradient to x, as TensorFlow does.
-binary("maximum", np.maximum, _select_vjp(lambda b, x, y: b.greater_equal(x, y)),
+binary("maximum", np.maximum, _select_vjp(lambda b, x, y: b.greater_equal(x, y)), ex.fn("max"),
        doc="elementwise max; NaN propagates")
-binary("minimum", np.minimum, _select_vjp(lambda b, x, y: b.less_equal(x, y)),
+binary("minimum", np.minimum, _select_vjp(lambda b, x, y: b.less_equal(x, y)), ex.fn("min"),
        doc="elementwise min; NaN propagates")
 
-for _name, _fn in [("equal", np.equal), ("not_equal", np.not_equal), ("less", np.less),
-                   ("less_equal", np.less_equal), ("greater", np.greater),
-                   ("greater_equal", np.greater_equal)]:
-    binary(_name, _fn, _NO_GRAD_INT, allowed=ANY, out_dtype="bool", doc=f"{_name}(x, y) -> bool")
-binary("logical_and", np.logical_and, _NO_GRAD_INT, allowed=("bool",), doc="x and y on bools")
-binary("logical_or", np.logical_or, _NO_GRAD_INT, allowed=("bool",), doc="x or y on bools")
-unary("logical_not", np.logical_not, _NO_GRAD_INT, allowed=("bool",), doc="not x on bools")
+for _name, _fn, _k in [("equal", np.equal, "eq"), ("not_equal", np.not_equal, "ne"),
+                       ("less", np.less, "lt"), ("less_equal", np.less_equal, "le"),
+                       ("greater", np.greater, "gt"), ("greater_equal", np.greater_equal, "ge")]:
+    binary(_name, _fn, _NO_GRAD_INT, ex.fn(_k), allowed=ANY, out_dtype="bool",
+           doc=f"{_name}(x, y) -> bool")
+binary("logical_and", np.logical_and, _NO_GRAD_INT, ex.fn("and"), allowed=("bool",),
+       doc="x and y on bools")
+binary("logical_or", np.logical_or, _NO_GRAD_INT, ex.fn("or"), allowed=("bool",),
+       doc="x or y on bools")
+unary("logical_not", np.logical_not, _NO_GRAD_INT, allowed=("bool",), doc="not x on bools",
+      lower=ex.fn("not"))
 
 # -- unary math ------------------------------------------------------------------------------
-unary("neg", np.negative, lambda b, x, y, g, a: b.neg(g), allowed=NUMERIC, doc="-x")
-unary("abs", np.abs, lambda b, x, y, g, a: b.mul(g, b.sign(x)), allowed=NUMERIC, doc="|x|")
+unary("neg", np.negative, lambda b, x, y, g, a: b.neg(g), allowed=NUMERIC, doc="-x",
+      lower=ex.fn("neg"))
+unary("abs", np.abs, lambda b, x, y, g, a: b.mul(g, b.sign(x)), allowed=NUMERIC, doc="|x|",
+      lower=ex.fn("abs"))
 unary("sign", np.sign, lambda b, x, y, g, a: None, allowed=NUMERIC,
-      doc="-1, 0 or 1; gradient zero")
+      doc="-1, 0 or 1; gradient zero",
+      lower=ex.fn("sign"))
 unary("square", np.square, lambda b, x, y, g, a: b.mul(g, b.mul(x, 2.0)), allowed=NUMERIC,
-      doc="x * x")
-unary("exp", np.exp, lambda b, x, y, g, a: b.mul(g, y), doc="e ** x")
-unary("log", np.log, lambda b, x, y, g, a: b.div(g, x), doc="natural log")
-unary("log1p", np.log1p, lambda b, x, y, g, a: b.div(g, b.add(x, 1.0)), doc="log(1 + x)")
-unary("sqrt", np.sqrt, lambda b, x, y, g, a: b.div(b.mul(g, 0.5), y), doc="square root")
+      doc="x * x",
+      lower=lambda x: ex.binary("mul", x, x))
+unary("exp", np.exp, lambda b, x, y, g, a: b.mul(g, y), doc="e ** x",
+      lower=ex.fn("exp"))
+unary("log", np.log, lambda b, x, y, g, a: b.div(g, x), doc="natural log",
+      lower=ex.fn("log"))
+unary("log1p", np.log1p, lambda b, x, y, g, a: b.div(g, b.add(x, 1.0)), doc="log(1 + x)",
+      lower=ex.fn("log1p"))
+unary("sqrt", np.sqrt, lambda b, x, y, g, a: b.div(b.mul(g, 0.5), y), doc="square root",
+      lower=ex.fn("sqrt"))
 unary("rsqrt", lambda x: 1.0 / np.sqrt(x),
-      lambda b, x, y, g, a: b.mul(g, b.mul(b.mul(y, b.square(y)), -0.5)), doc="1 / sqrt(x)")
+      lambda b, x, y, g, a: b.mul(g, b.mul(b.mul(y, b.square(y)), -0.5)), doc="1 / sqrt(x)",
+      lower=ex.fn("rsqrt"))
 unary("erf", _special.erf,
       lambda b, x, y, g, a: b.mul(g, b.mul(b.exp(b.neg(b.square(x))), 2.0 / math.sqrt(math.pi))),
-      doc="error function")
+      doc="error function",
+      lower=ex.fn("erf"))
 unary("stop_gradient", lambda x: x, lambda b, x, y, g, a: None, allowed=ANY,
-      doc="identity whose gradient is zero")
+      doc="identity whose gradient is zero",
+      lower=lambda x: x)
 
 
 def _cast_vjp(b, x, y, g, a):
@@ -141,7 +161,8 @@ register(OpDef(
     lambda xs, a, ctx: xs[0].astype(dtypes.to_numpy(a["dtype"])),
     lambda b, node, cts: [_cast_vjp(b, node.inputs[0], node.outputs[0], cts[0], node.attrs)],
     attrs={"dtype": Attr("dtype")}, type_attrs=("dtype",),
-    doc="convert to dtype (float to int truncates toward zero, as numpy)"))
+    doc="convert to dtype (float to int truncates toward zero, as numpy)",
+    lowering=pointwise(lambda x, dtype: ex.cast(x, dtype))))
 
 
 def _clip_infer(ts, a):
@@ -161,7 +182,9 @@ register(OpDef(
         b.logical_and(b.greater_equal(node.inputs[0], node.attrs["min"]),
                       b.less_equal(node.inputs[0], node.attrs["max"])), cts[0], 0.0)],
     attrs={"min": Attr("float"), "max": Attr("float")},
-    doc="clamp into [min, max]"))
+    doc="clamp into [min, max]",
+    lowering=pointwise(lambda x, min, max: ex.binary(
+        "min", ex.binary("max", x, ex.like(x, min)), ex.like(x, max)))))
 
 
 def _where_infer(ts, a):
@@ -182,4 +205,5 @@ def _where_vjp(b, node, cts):
 
 register(OpDef("where", "elementwise", _where_infer,
                lambda xs, a, ctx: np.where(xs[0], xs[1], xs[2]),
-               _where_vjp, num_inputs=3, doc="cond ? x : y, broadcast"))
+               _where_vjp, num_inputs=3, doc="cond ? x : y, broadcast",
+               lowering=pointwise(ex.select)))

@@ -99,6 +99,7 @@ from compiler.errors import OpError
 from compiler.ir import dtypes
 from compiler.ir.types import TensorType
 from compiler.ops._util import FLOATS
+from compiler.kernels import expr as ex
 from compiler.ops.registry import Attr, NotDifferentiable, OpDef, register
 
 __all__ = ["philox4x32", "PHILOX_M0", "PHILOX_M1", "PHILOX_W0", "PHILOX_W1", "dropout"]
@@ -249,12 +250,22 @@ def _uniform_impl(xs, a, ctx):
 _NO_GRAD = NotDifferentiable("it has no float operand (its one operand is the integer step "
                              "counter); random draws have no gradient")
 
+def _random_lower(kind: str, keys: tuple[str, str]):
+    def lowering(ctx):
+        a, out = ctx.node.attrs, ctx.node.outputs[0]
+        counter = ex.cast(ctx.operand(0), "i64")
+        return ex.random_bits(kind, (a["seed"], a[keys[0]], a[keys[1]]), counter,
+                              ctx.linear_index(), out.dtype)
+    return lowering
+
+
 register(OpDef(
     "random_uniform", "random", _uniform_infer, _uniform_impl, _NO_GRAD,
     attrs={"seed": Attr("int"), "shape": Attr("shape"), "dtype": Attr("dtype"),
            "minval": Attr("float", 0.0), "maxval": Attr("float", 1.0)},
     num_inputs=1, type_attrs=("shape", "dtype"),
-    doc="uniform in [minval, maxval) from Philox4x32-10 keyed by seed, counter = step"))
+    doc="uniform in [minval, maxval) from Philox4x32-10 keyed by seed, counter = step",
+    lowering=_random_lower("uniform", ("minval", "maxval"))))
 
 
 # -- random_normal ------------------------------------------------------------------------------
@@ -308,7 +319,8 @@ register(OpDef(
     attrs={"seed": Attr("int"), "shape": Attr("shape"), "dtype": Attr("dtype"),
            "mean": Attr("float", 0.0), "stddev": Attr("float", 1.0)},
     num_inputs=1, type_attrs=("shape", "dtype"),
-    doc="normal(mean, stddev) by Box-Muller on Philox4x32-10 words, in f64 then cast"))
+    doc="normal(mean, stddev) by Box-Muller on Philox4x32-10 words, in f64 then cast",
+    lowering=_random_lower("normal", ("mean", "stddev"))))
 
 
 # -- composites ---------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from compiler.errors import OpError
 from compiler.ir import dtypes
 from compiler.ir.types import TensorType
 from compiler.ops._util import FLOATS, NUMERIC, norm_axes, norm_axis, unbroadcast
+from compiler.kernels import expr as ex
 from compiler.ops.registry import Attr, NotDifferentiable, OpDef, register
 
 
@@ -247,8 +248,19 @@ def _one_hot_impl(xs, a, c):
     return (idx[..., None] == np.arange(a["depth"])).astype(dtypes.to_numpy(a["dtype"]))
 
 
+def _one_hot_lower(ctx):
+    from compiler.kernels.indexmap import IndexMap
+
+    x, out = ctx.node.inputs[0], ctx.node.outputs[0]
+    # the operand's dims are the result's leading dims; the new last axis is the class index
+    imap = IndexMap(out.shape, (0,) * x.rank, tuple(((k, 1),) for k in range(x.rank)))
+    hit = ex.compare("eq", ex.cast(ctx.operand_mapped(0, imap), "i64"), ex.index(x.rank))
+    return ex.select(hit, ex.const(1, out.dtype), ex.const(0, out.dtype))
+
+
 register(OpDef("one_hot", "elementwise", _one_hot_infer, _one_hot_impl,
                NotDifferentiable("its operand is integer indices"),
                attrs={"depth": Attr("int"), "dtype": Attr("dtype", "f32")}, type_attrs=("dtype",),
                doc="indices -> a new last axis of size depth; out-of-range rows are all zero "
-                   "(TensorFlow's rule; the frontend checks label ranges before running)"))
+                   "(TensorFlow's rule; the frontend checks label ranges before running)",
+               lowering=_one_hot_lower))
