@@ -119,3 +119,40 @@ def check_torch(opname, arrays, attrs, torch_fn, seed=0, rtol=1e-7, atol=1e-9, g
         expected = np.zeros_like(arrays[i]) if tg is None else tg.numpy()
         np.testing.assert_allclose(a, expected, rtol=rtol * 10, atol=atol * 10,
                                    err_msg=f"{opname}: gradient of operand {i} vs torch")
+
+
+def forward_and_grad_graph(opname: str, arrays, attrs=None, seed: int = 0):
+    """A graph with the op's outputs and, when it is differentiable in some float operand, the
+    gradients of ``sum(out * R)`` with respect to those operands (the VJP's ops compiled too)."""
+    from compiler.ops import get_op
+
+    attrs = attrs or {}
+    b, ins, loss, _ = _loss_graph(opname, arrays, attrs, seed) if (
+        get_op(opname).differentiable and float_inputs(arrays)
+        and any(dtypes.is_float(o.dtype) for o in _build(opname, arrays, attrs)[2])) \
+        else (None, None, None, None)
+    if b is None:
+        b, ins, outs = _build(opname, arrays, attrs)
+        b.output(*outs)
+        return b.graph
+    outs = [n for n in b.graph.nodes if n.op == opname][0].outputs
+    grads = gradients(b.graph, loss, [ins[i] for i in float_inputs(arrays)])
+    b.graph.outputs = list(outs) + grads
+    verify(b.graph)
+    return b.graph
+
+
+def check_compiled(graph, arrays, rtol: float, atol: float, label: str = "") -> None:
+    """Run ``graph`` eagerly and compiled (llvm backend) on ``arrays``; assert they agree."""
+    from runtime.program import Program
+
+    expected = Interpreter(graph).run(arrays)
+    got = Program(graph, backend="llvm")(list(arrays))
+    assert len(got) == len(expected)
+    for i, (g, e) in enumerate(zip(got, expected)):
+        assert g.dtype == e.dtype and g.shape == e.shape, (label, i, g.dtype, e.dtype)
+        if g.dtype.kind in "biu":
+            np.testing.assert_array_equal(g, e, err_msg=f"{label}: output {i}")
+        else:
+            np.testing.assert_allclose(g, e, rtol=rtol, atol=atol, equal_nan=True,
+                                       err_msg=f"{label}: output {i} compiled vs eager")
