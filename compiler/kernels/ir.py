@@ -199,3 +199,42 @@ class KernelProgram:
         from compiler.kernels.printer import print_program
 
         return print_program(self)
+
+
+@dataclass(eq=False)
+class Scan(Kernel):
+    """A loop over time running a whole lowered body program per step (the recurrence family).
+
+    The body (a :class:`KernelProgram` lowered from the scan's body graph, compiled once) reads
+    ``carries, xs[t], consts`` and writes ``new carries, ys[t]``. Carries alternate between two
+    scratch copies (``ping``/``pong``) so that a step never overwrites a carry it still reads;
+    ``xs[t]`` and ``ys[t]`` are addressed in place inside the stacked buffers (no copies).
+    ``scratch`` holds the body's own arena.
+    """
+    body: KernelProgram | None = None
+    length: int = 0
+    reverse: bool = False
+    init: list[Buffer] = field(default_factory=list)
+    xs: list[Buffer] = field(default_factory=list)
+    consts: list[Buffer] = field(default_factory=list)
+    finals: list[Buffer] = field(default_factory=list)
+    ys: list[Buffer] = field(default_factory=list)
+    ping: list[Buffer] = field(default_factory=list)
+    pong: list[Buffer] = field(default_factory=list)
+    scratch: Buffer | None = None
+
+    family = "recurrence"
+
+    def reads(self):
+        return self.init + self.xs + self.consts
+
+    def writes(self):
+        return self.finals + self.ys + self.ping + self.pong + [self.scratch]
+
+    def describe(self) -> list[str]:
+        names = lambda bs: ", ".join("%" + b.name for b in bs) or "-"  # noqa: E731
+        head = (f"scan length {self.length}{' reverse' if self.reverse else ''}: carries "
+                f"{names(self.init)} -> {names(self.finals)}; xs {names(self.xs)}; consts "
+                f"{names(self.consts)}; ys {names(self.ys)}")
+        body = str(self.body).rstrip("\n").splitlines()
+        return [head, "body:"] + ["  " + line for line in body]

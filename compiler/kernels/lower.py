@@ -33,7 +33,7 @@ from compiler.ir.graph import Graph, Node, Value
 from compiler.kernels import expr as ex
 from compiler.kernels.indexmap import IndexMap
 from compiler.kernels.ir import (Buffer, Elementwise, Kernel, KernelProgram, Matmul, Reduce,
-                                 Softmax)
+                                 Scan, Softmax)
 from compiler.kernels.view import View
 from compiler.ops._util import norm_axes, norm_axis
 from compiler.ops.registry import get_op
@@ -494,3 +494,40 @@ def _matmul(lw, node):
     lw.emit(Matmul(lw.kernel_name(node), (_nid(node),), node.loc, batch, m, n, k, v.dtype,
                    (abuf.buffer, aview), (bbuf.buffer, bview), (out, View.dense(v.shape)), None))
     lw.define(v, Buf(out, View.dense(v.shape)))
+
+
+# -- recurrence ------------------------------------------------------------------------------------
+def _dense_buf(lw: _Lowering, v: Value) -> Buffer:
+    """``v`` in a dense buffer of its own shape (copying a strided view first)."""
+    src = lw.read_buf(v)
+    if src.view.is_dense() and src.view.numel == src.buffer.numel:
+        return src.buffer
+    tmp = lw.temp(v.name + ".dense", v.dtype, v.shape)
+    lw.emit(Elementwise(f"k{len(lw.kernels)}_{v.name}_dense", (v.name,), None, v.shape,
+                        [(tmp, View.dense(v.shape))], [ex.load(src.buffer, src.view, v.dtype)]))
+    return tmp
+
+
+@_family("scan")
+def _scan(lw: _Lowering, node: Node) -> None:
+    from compiler.passes.fuse import plan_fusion
+    from compiler.passes.memory import plan_memory
+
+    a = node.attrs
+    body_graph: Graph = a["body"]
+    k, m = a["num_carry"], a["num_xs"]
+    carries, xs = node.inputs[:k], node.inputs[k:k + m]
+    consts = node.inputs[k + m:]
+    body = lower(body_graph, lazy=plan_fusion(body_graph).lazy)
+    plan_memory(body)
+    init = [_dense_buf(lw, v) for v in carries]
+    xbufs = [_dense_buf(lw, v) for v in xs]
+    cbufs = [_dense_buf(lw, v) for v in consts]
+    outs = [lw.result_buffer(v) for v in node.outputs]
+    ping = [lw.temp(f"{v.name}.ping", v.dtype, v.shape) for v in carries]
+    pong = [lw.temp(f"{v.name}.pong", v.dtype, v.shape) for v in carries]
+    scratch = lw.temp(f"{_nid(node)}.scratch", "f64", (-(-body.arena_bytes // 8),))
+    lw.emit(Scan(lw.kernel_name(node), (_nid(node),), node.loc, body, a["length"], a["reverse"],
+                 init, xbufs, cbufs, outs[:k], outs[k:], ping, pong, scratch))
+    for v, b in zip(node.outputs, outs):
+        lw.define(v, Buf(b, View.dense(v.shape)))

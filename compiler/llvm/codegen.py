@@ -26,7 +26,7 @@ import numpy as np
 from compiler.ir import dtypes
 from compiler.kernels import expr as ex
 from compiler.kernels.ir import (Buffer, Elementwise, Kernel, KernelProgram, Matmul, Reduce,
-                                 Softmax)
+                                 Scan, Softmax)
 from compiler.kernels.view import View
 from compiler.llvm.exprgen import PointEmitter
 from compiler.llvm.irutil import (F32, F64, I32, I64, PTR, VOID, alloca, call_intrinsic, const,
@@ -60,7 +60,7 @@ class TableLayout:
 def kernel_buffers(k: Kernel) -> list[Buffer]:
     """The distinct buffers a kernel touches, in a fixed order (writes, then reads)."""
     out, seen = [], set()
-    extra = [WORKSPACE] if isinstance(k, Matmul) else []
+    extra = [WORKSPACE] if isinstance(k, (Matmul, Scan)) else []
     for b in list(k.writes()) + list(k.reads()) + extra:
         if id(b) not in seen:
             seen.add(id(b))
@@ -141,9 +141,12 @@ class _Generator:
         return max(1, self.target.vector_lanes(size))
 
     # -- functions ----------------------------------------------------------------------------
-    def _kernel_function(self, k: Kernel) -> tuple[ir.Function, dict[int, ir.Value],
-                                                   ir.IRBuilder]:
-        fn = ir.Function(self.module, ir.FunctionType(VOID, [PTR]), name=k.name)
+    def _kernel_function(self, k: Kernel, returns_status: bool = False
+                         ) -> tuple[ir.Function, dict[int, ir.Value], ir.IRBuilder]:
+        """The function of kernel ``k``: ``void (ptr bufs)``, or ``i32 (ptr bufs)`` for kernels
+        that can detect bad data and return a non-zero status."""
+        ret = I32 if returns_status else VOID
+        fn = ir.Function(self.module, ir.FunctionType(ret, [PTR]), name=k.name)
         fn.linkage = "internal"
         fn.attributes.add("nounwind")
         builder = ir.IRBuilder(fn.append_basic_block("entry"))
@@ -553,6 +556,21 @@ class _Generator:
 
         emit_matmul(self, k)
 
+    def emit_kernels(self, kernels) -> None:
+        """Define the function of every kernel in ``kernels``."""
+        for k in kernels:
+            handler = _DISPATCH.get(type(k))
+            if handler is not None:
+                getattr(self, handler)(k)
+            elif isinstance(k, Scan):
+                from compiler.llvm.scan import emit_scan
+
+                emit_scan(self, k)
+            else:
+                from compiler.llvm.families import emit_family_kernel
+
+                emit_family_kernel(self, k)
+
     # -- entry ---------------------------------------------------------------------------------------
     def const_global(self, buf: Buffer) -> ir.GlobalVariable:
         g = self._globals.get(id(buf))
@@ -572,6 +590,9 @@ class _Generator:
         return g
 
     def entry(self) -> None:
+        """The program's entry point (see the module doc for the table layout)."""
+        from compiler.llvm.scan import emit_program_entry
+
         p = self.p
         lay = self.layout
         seen = set()
@@ -581,34 +602,7 @@ class _Generator:
                 lay.slots.append(b)
         lay.arena_slot = len(lay.slots)
         lay.work_slot = lay.arena_slot + 1
-        fn = ir.Function(self.module, ir.FunctionType(I32, [PTR]), name=ENTRY)
-        fn.attributes.add("nounwind")
-        b = ir.IRBuilder(fn.append_basic_block("entry"))
-        table = fn.args[0]
-
-        def slot(i):
-            return b.load(b.gep(table, [I64(i)], inbounds=True, source_etype=PTR), typ=PTR)
-
-        addr: dict[int, ir.Value] = {}
-        for i, buf in enumerate(lay.slots):
-            addr[id(buf)] = slot(i)
-        arena = slot(lay.arena_slot)
-        work = slot(lay.work_slot)
-        self.work_ptr = work
-        for buf in p.temps:
-            addr[id(buf)] = b.gep(arena, [I64(buf.offset)], inbounds=True,
-                                  source_etype=ir.IntType(8))
-        for buf in p.consts:
-            addr[id(buf)] = self.const_global(buf)
-        addr[id(WORKSPACE)] = work
-        for k in p.kernels:
-            bufs = kernel_buffers(k)
-            arr = alloca(b, ir.ArrayType(PTR, max(1, len(bufs))), name=f"args.{k.name}")
-            for i, buf in enumerate(bufs):
-                b.store(addr[id(buf)], b.gep(arr, [I64(0), I64(i)], inbounds=True,
-                                             source_etype=ir.ArrayType(PTR, max(1, len(bufs)))))
-            b.call(self.module.globals[k.name], [arr])
-        b.ret(I32(0))
+        emit_program_entry(self, p, ENTRY, lay.slots)
 
 
 #: A pseudo-buffer standing for the GEMM workspace slot of the table.
@@ -643,14 +637,7 @@ def generate(program: KernelProgram, threading: Threading | None = None,
 
         math_factory = default_math
     gen = _Generator(program, threading or Threading.host(), math_factory)
-    for k in program.kernels:
-        handler = _DISPATCH.get(type(k))
-        if handler is None:
-            from compiler.llvm.families import emit_family_kernel
-
-            emit_family_kernel(gen, k)
-        else:
-            getattr(gen, handler)(k)
+    gen.emit_kernels(program.kernels)
     gen.entry()
     gen.layout.work_bytes = getattr(gen, "work_bytes", 0)
     return gen.module, gen.layout

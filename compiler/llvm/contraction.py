@@ -17,6 +17,8 @@ from compiler.llvm.irutil import I64, alloca, const, for_range, gep, mem_type, r
 
 __all__ = ["emit_matmul"]
 
+_ITEMSIZE = {"f32": 4, "f64": 8, "i32": 4, "i64": 8}
+
 
 def _offset(b: ir.IRBuilder, view, idx: list) -> ir.Value:
     off = I64(view.offset)
@@ -58,7 +60,10 @@ def _direct(gen, k: Matmul, b: ir.IRBuilder, ptrs) -> None:
                 a = b.load(gep(b, ptrs[id(abuf)], _offset(b, aview, batch + [i, kk]), mt), typ=mt)
                 bofs = _offset(b, bview, batch + [kk, j])
                 if width > 1 and bview.strides[-1] == 1:
-                    bv = b.load(gep(b, ptrs[id(bbuf)], bofs, mt), typ=vec(mt, width))
+                    # element alignment only: a vector type's natural alignment would promise
+                    # 32 bytes, which an arbitrary row of B does not have
+                    bv = b.load(gep(b, ptrs[id(bbuf)], bofs, mt), typ=vec(mt, width),
+                                align=_ITEMSIZE[dt])
                 else:
                     bv = ir.Constant(vec(rt, width), ir.Undefined) if width > 1 else None
                     if width > 1:
