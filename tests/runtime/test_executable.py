@@ -1,0 +1,115 @@
+"""The native runner: input checking before native code runs, state updated in place, the
+compile cache across programs, dumps of every stage."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from compiler import GraphBuilder, InputError
+from compiler.passes.autodiff import gradients
+from compiler.pipeline import STAGES, CompileOptions
+from runtime.program import Program
+
+
+def _linreg():
+    b = GraphBuilder(name="linreg")
+    x = b.input("x", (5, 3))
+    y = b.input("y", (5, 1))
+    w = b.param("w", (3, 1))
+    loss = b.mean(b.square(b.sub(b.matmul(x, w), y)))
+    (g,) = gradients(b.graph, loss, [w])
+    b.output(loss, b.sub(w, b.mul(g, 0.1)))
+    return b.graph
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    x = rng.random((5, 3), dtype=np.float32)
+    return x, (x @ np.array([[1], [2], [3]], np.float32)).astype(np.float32)
+
+
+def test_training_updates_state_in_place_like_eager():
+    g = _linreg()
+    x, y = _data()
+    runs = {}
+    for backend in ("eager", "llvm"):
+        w = np.zeros((3, 1), np.float32)
+        p = Program(g, state={"w": w}, updates={1: "w"}, backend=backend)
+        losses = [float(p({"x": x, "y": y})[0]) for _ in range(50)]
+        assert p.state["w"] is w  # updated in place, not replaced
+        runs[backend] = (losses, w.copy())
+    np.testing.assert_allclose(runs["llvm"][0], runs["eager"][0], rtol=1e-5)
+    np.testing.assert_allclose(runs["llvm"][1], runs["eager"][1], rtol=1e-5)
+    assert runs["llvm"][0][-1] < runs["llvm"][0][0]
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.zeros((5, 3), np.float64), r"input 'x' .*expected dtype float32, got float64"),
+    (np.zeros((5, 4), np.float32), r"input 'x' .*expected shape \[5, 3\], got \[5, 4\]"),
+    (np.zeros((3, 5), np.float32).T, r"input 'x' .*expected a C-contiguous array"),
+    ([[0.0] * 3] * 5, r"input 'x' .*expected a numpy array f32\[5, 3\], got list"),
+    (np.frombuffer(b"\0" * 61, np.uint8)[1:].view(np.float32).reshape(5, 3),
+     r"input 'x' .*not aligned"),
+])
+def test_bad_inputs_are_rejected_before_native_code(bad, message):
+    p = Program(_linreg(), state={"w": np.zeros((3, 1), np.float32)}, updates={1: "w"},
+                backend="llvm")
+    _, y = _data()
+    with pytest.raises(InputError, match=message):
+        p({"x": bad, "y": y})
+
+
+def test_missing_and_unknown_inputs():
+    p = Program(_linreg(), state={"w": np.zeros((3, 1), np.float32)}, updates={1: "w"},
+                backend="llvm")
+    x, y = _data()
+    with pytest.raises(InputError, match=r"missing input\(s\) y"):
+        p({"x": x})
+    with pytest.raises(InputError, match=r"unknown input\(s\) z"):
+        p({"x": x, "y": y, "z": y})
+
+
+def test_replaced_state_array_is_checked_and_rebound():
+    p = Program(_linreg(), state={"w": np.zeros((3, 1), np.float32)}, updates={1: "w"},
+                backend="llvm")
+    x, y = _data()
+    p.state["w"] = np.ones((3, 2), np.float32)
+    with pytest.raises(InputError, match=r"'w' .*expected shape \[3, 1\], got \[3, 2\]"):
+        p({"x": x, "y": y})
+    new = np.ones((3, 1), np.float32)
+    p.state["w"] = new
+    p({"x": x, "y": y})
+    assert not np.allclose(new, 1.0)  # the new array is the one updated
+
+
+def test_second_program_loads_from_the_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("KILN_CACHE_DIR", str(tmp_path))
+    g = _linreg()
+    first = Program(g, state={"w": np.zeros((3, 1), np.float32)}, updates={1: "w"},
+                    backend="llvm")
+    second = Program(g, state={"w": np.zeros((3, 1), np.float32)}, updates={1: "w"},
+                     backend="llvm")
+    assert first._runner.compiled.cache_event.kind == "miss"
+    assert second._runner.compiled.cache_event.kind == "hit"
+    x, y = _data()
+    np.testing.assert_array_equal(first({"x": x, "y": y})[0], second({"x": x, "y": y})[0])
+
+
+def test_dump_writes_every_stage_in_pipeline_order(tmp_path):
+    opts = CompileOptions(dump="all", dump_dir=tmp_path, cache=False)
+    p = Program(_linreg(), state={"w": np.zeros((3, 1), np.float32)}, updates={1: "w"},
+                backend="llvm", compile_options=opts)
+    files = sorted(f.name for f in tmp_path.iterdir())
+    assert [f.split("-", 1)[1].rsplit(".", 1)[0] for f in files] == list(STAGES)
+    text = {f.split("-", 1)[1].rsplit(".", 1)[0]: (tmp_path / f).read_text() for f in files}
+    assert "graph @linreg" in text["graph"]
+    assert "fused kernels" in text["fuse"]
+    assert "kernel @k0_matmul contraction" in text["kernels"]
+    assert "define i32 @kiln_main" in text["llvm"] or 'define i32 @"kiln_main"' in text["llvm"]
+    assert "kiln_main" in text["asm"]
+    assert p._runner.compiled.stage_text("kernels") == text["kernels"]
+
+
+def test_unknown_dump_stage_is_an_error():
+    with pytest.raises(ValueError, match=r"unknown dump stage\(s\) nope; stages are graph"):
+        CompileOptions(dump=["nope"]).wanted()
