@@ -28,13 +28,103 @@ def _offset(b: ir.IRBuilder, view, idx: list) -> ir.Value:
     return off
 
 
+#: Products with fewer multiply-adds than this use the direct loop: the packed GEMM's call and
+#: packing overhead (~1-3 us) is more than such a product costs.
+GEMM_MIN_MACS = 2048
+
+
 def emit_matmul(gen, k: Matmul) -> None:
     fn, ptrs, b = gen._kernel_function(k)
     if prod(k.batch) * k.m * k.n == 0:
         b.ret_void()
         return
-    _direct(gen, k, b, ptrs)
+    if k.dtype in ("f32", "f64") and k.m * k.n * k.k >= GEMM_MIN_MACS:
+        _gemm(gen, k, b, ptrs)
+    else:
+        _direct(gen, k, b, ptrs)
     b.ret_void()
+
+
+class _ExprEpilogue:
+    """The kernel's epilogue expression as a GEMM epilogue hook: evaluated on the final value of
+    each C element (or vector of ``lanes`` columns) before the store, with the batch index and
+    the kernel's buffer pointers captured from the calling kernel through ``extra``."""
+
+    def __init__(self, gen, k: Matmul, bufs):
+        self.gen, self.k, self.bufs = gen, k, bufs
+        self.key = f"epi_{k.name.replace('.', '_')}"
+
+    def emit(self, builder, value, row, col, extra):
+        from compiler.llvm.irutil import PTR
+
+        k = self.k
+        # extra -> [batch offset (as a pointer-sized int), buffer pointers...]
+        ptrs = {}
+        for i, buf in enumerate(self.bufs):
+            slot = builder.gep(extra, [I64(i + 1)], inbounds=True, source_etype=PTR)
+            ptrs[id(buf)] = builder.load(slot, typ=PTR)
+        bslot = builder.gep(extra, [I64(0)], inbounds=True, source_etype=I64)
+        batch_flat = builder.load(bslot, typ=I64)
+        idx = _unravel(builder, batch_flat, k.batch) + [row, col]
+        width = value.type.count if isinstance(value.type, ir.VectorType) else 1
+        pe = PointEmitter(builder, ptrs, idx, width, len(k.batch) + 1, self.gen.math, acc=value,
+                          random=self.gen.math.random)
+        return pe.emit(k.epilogue)
+
+
+def _unravel(b, flat, shape) -> list:
+    idx = []
+    for d in reversed(range(len(shape))):
+        idx.append(b.urem(flat, I64(shape[d])) if d else flat)
+        flat = b.udiv(flat, I64(shape[d]))
+    return list(reversed(idx))
+
+
+def _gemm(gen, k: Matmul, b: ir.IRBuilder, ptrs) -> None:
+    from compiler.llvm.codegen import WORKSPACE, kernel_buffers
+    from compiler.llvm.gemm import emit_gemm, gemm_workspace_bytes
+    from compiler.llvm.irutil import PTR
+
+    abuf, aview = k.a
+    bbuf, bview = k.b
+    cbuf, cview = k.c
+    mt = mem_type(k.dtype)
+    bufs = kernel_buffers(k)
+    epi = _ExprEpilogue(gen, k, bufs) if k.epilogue is not None else None
+    gemm = emit_gemm(gen.module, k.dtype, threading=gen.threading, epilogue=epi)
+    gemm.linkage = "internal"
+    gen.work_bytes = max(getattr(gen, "work_bytes", 0),
+                         gemm_workspace_bytes(k.dtype, k.m, k.n, k.k, gen.threading))
+    extra = ir.Constant(PTR, None)
+    if epi is not None:
+        at = ir.ArrayType(PTR, len(bufs) + 1)
+        table = alloca(b, at, name="epilogue.extra")
+        for i, buf in enumerate(bufs):
+            b.store(ptrs[id(buf)], b.gep(table, [I64(0), I64(i + 1)], inbounds=True,
+                                          source_etype=at))
+        extra = table
+    nb = len(k.batch)
+
+    def one(bidx, _w):
+        if epi is not None:
+            flat = I64(0)
+            for d, i in enumerate(bidx):
+                flat = b.add(b.mul(flat, I64(k.batch[d])), i)
+            b.store(flat, b.gep(extra, [I64(0), I64(0)], inbounds=True,
+                                source_etype=ir.ArrayType(PTR, len(bufs) + 1)))
+        zero2 = [I64(0), I64(0)]
+        a0 = gep(b, ptrs[id(abuf)], _offset(b, aview, list(bidx) + zero2), mt)
+        b0 = gep(b, ptrs[id(bbuf)], _offset(b, bview, list(bidx) + zero2), mt)
+        c0 = gep(b, ptrs[id(cbuf)], _offset(b, cview, list(bidx) + zero2), mt)
+        b.call(gemm, [I64(k.m), I64(k.n), I64(k.k),
+                      a0, I64(aview.strides[-2]), I64(aview.strides[-1]),
+                      b0, I64(bview.strides[-2]), I64(bview.strides[-1]),
+                      c0, I64(cview.strides[-2]), ir.IntType(32)(0), ptrs[id(WORKSPACE)], extra])
+
+    if nb:
+        gen._nest(b, tuple(k.batch), one, 1, vector_dim=None)
+    else:
+        one([], 1)
 
 
 def _direct(gen, k: Matmul, b: ir.IRBuilder, ptrs) -> None:
