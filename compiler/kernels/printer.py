@@ -48,8 +48,9 @@ def _exprs(roots, lines: list[str], indent: str, names: dict[int, str] | None = 
         elif e.op == "cast":
             rhs = f"cast {names[id(e.args[0])]} to {e.dtype}"
         elif e.op == "random":
-            kind, seed = e.value
-            rhs = f"random_{kind} {names[id(e.args[0])]} seed={seed}"
+            kind, seed, p1, p2 = e.value
+            rhs = (f"random_{kind} step={names[id(e.args[0])]} index={names[id(e.args[1])]} "
+                   f"seed={seed} ({p1}, {p2})")
         else:
             rhs = f"{e.op} " + ", ".join(names[id(a)] for a in e.args)
         lines.append(f"{indent}{name}: {e.dtype} = {rhs}")

@@ -12,7 +12,7 @@ import llvmlite.ir as ir
 
 from compiler.llvm.irutil import F32, F64, I32, call_intrinsic, const, intrinsic
 
-__all__ = ["LibmMath", "default_math"]
+__all__ = ["LibmMath", "KilnMath", "default_math", "emit_random"]
 
 
 def _per_lane(builder: ir.IRBuilder, x: ir.Value, scalar) -> ir.Value:
@@ -82,11 +82,39 @@ class LibmMath:
         return out
 
     def random(self, pe, e, args):
-        from compiler.llvm.philox_kernel import emit_random
+        return emit_random(pe.b, self, e, args)
 
-        return emit_random(pe, e, args, self)
+
+def emit_random(b: ir.IRBuilder, vm, e, args) -> ir.Value:
+    """A ``random`` kernel expression: Philox bits for the element index ``args[1]`` (i64 or
+    a vector of them) and the step ``args[0]`` (the same for every lane)."""
+    from compiler.llvm import philox
+
+    step, index = args
+    if isinstance(step.type, ir.VectorType):  # a broadcast scalar: every lane holds it
+        step = b.extract_element(step, I32(0))
+    kind, seed, p1, p2 = e.value
+    if kind == "uniform":
+        return philox.emit_uniform(b, index, step, seed=seed, dtype=e.dtype, minval=p1,
+                                   maxval=p2)
+    return philox.emit_normal(b, vm, index, step, seed=seed, dtype=e.dtype, mean=p1, stddev=p2)
+
+
+class KilnMath:
+    """Vectorized transcendentals (compiler/llvm/vecmath.py) plus the Philox generator."""
+
+    def __init__(self, module: ir.Module):
+        from compiler.llvm.vecmath import VecMath
+
+        self.vm = VecMath(module)
+        for name in ("exp", "log", "log1p", "expm1", "tanh", "sigmoid", "erf", "softplus",
+                     "pow"):
+            setattr(self, name, getattr(self.vm, name))
+
+    def random(self, pe, e, args):
+        return emit_random(pe.b, self.vm, e, args)
 
 
 def default_math(module: ir.Module):
-    """The best available math emitter for ``module``."""
-    return LibmMath(module)
+    """The math emitter code generation uses: :class:`KilnMath` (vectorized polynomials)."""
+    return KilnMath(module)
