@@ -20,6 +20,7 @@ import numpy as np
 
 from compiler.errors import InputError, KilnError
 from compiler.ir import dtypes
+from compiler.kernels.families import status_messages
 from compiler.pipeline import CompileOptions, compile_graph
 
 __all__ = ["NativeRunner", "check_input"]
@@ -66,6 +67,7 @@ class NativeRunner:
         self.compiled = compile_graph(program.graph, program.updates,
                                       opts or CompileOptions.from_env())
         kp, layout = self.compiled.kernels, self.compiled.layout
+        self._status_messages = status_messages(kp)   # status code -> InputError message
         self.peak_bytes = kp.arena_bytes
         self._arena = _aligned_empty(kp.arena_bytes)
         self._work = _aligned_empty(layout.work_bytes)
@@ -129,7 +131,11 @@ class NativeRunner:
         self._bind_state()
         status = self._entry(self._table)
         if status != 0:
-            raise KilnError(f"program @{gname}: native code reported error {status}")
+            msg = self._status_messages.get(status)
+            if msg is None:
+                raise KilnError(f"program @{gname}: native code reported error {status}")
+            # bad data (an out-of-range index) detected before any memory was touched through it
+            raise InputError(f"program @{gname}: {msg}")
         out = []
         for arr, param in self._results:
             out.append(p.state[param].copy() if arr is None else arr.copy())

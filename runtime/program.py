@@ -144,9 +144,15 @@ class _EagerRunner:
         args.update(inputs)
         outs = self.interp.run(args, track_memory=self.track_memory)
         self.peak_bytes = self.interp.peak_bytes
+        results = [outs[i] for i in p.result_indices]
+        # A result may be (a view of) a param the updates below overwrite: hand out a copy so
+        # that it keeps the value it had in this step, as the compiled runner's results do.
+        state = list(p.state.values())
+        results = [r.copy() if any(np.may_share_memory(r, s) for s in state) else r
+                   for r in results]
         for idx, name in p.updates.items():
             np.copyto(p.state[name], outs[idx])
-        return [outs[i] for i in p.result_indices]
+        return results
 
 
 def _make_runner(program: Program, options: dict):

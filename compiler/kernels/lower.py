@@ -531,3 +531,5 @@ def _scan(lw: _Lowering, node: Node) -> None:
                  init, xbufs, cbufs, outs[:k], outs[k:], ping, pong, scratch))
     for v, b in zip(node.outputs, outs):
         lw.define(v, Buf(b, View.dense(v.shape)))
+
+from compiler.kernels import lower_families  # noqa: E402,F401  (registers conv/pool/gather)

@@ -78,7 +78,8 @@ class Threading:
     def __post_init__(self) -> None:
         if isinstance(self.num_threads, bool) or not isinstance(self.num_threads, int) \
                 or self.num_threads < 1:
-            raise ValueError(f"Threading.num_threads must be an int >= 1, got {self.num_threads!r}")
+            raise ValueError("Threading.num_threads must be an int >= 1, "
+                             f"got {self.num_threads!r}")
 
     @property
     def parallel(self) -> bool:

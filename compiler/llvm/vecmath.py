@@ -428,8 +428,9 @@ class VecMath:
     """Emits kiln's vector math functions into ``module`` (see the module docstring).
 
     ``fma``: use ``llvm.fma`` in polynomials and exact products (default: if the host CPU has
-    FMA). Functions are defined lazily, once per (function, type), as internal
-    ``alwaysinline`` functions ``kiln.<name>.<type suffix>``.
+    FMA; the choice is ``use_fma``). Functions are defined lazily, once per (function, type),
+    as internal ``alwaysinline`` functions ``kiln.<name>.<type suffix>``; so use one VecMath
+    per module, and call it with builders positioned in that module's functions.
     """
 
     def __init__(self, module: ir.Module, *, fma: bool | None = None):

@@ -73,11 +73,39 @@ def gather_kernel(mod, vm, name, op, dtype, lanes):
     b.ret_void()
 
 
+def kat_kernel(mod, name, rounds):
+    """``void name(ptr in, ptr out)``: in = (c0, c1, c2, c3, k0, k1) as i64 words, out = the
+    four Philox4x32-``rounds`` output words as i64, with a runtime (non-constant) key."""
+    fn = ir.Function(mod, ir.FunctionType(ir.VoidType(), [PTR, PTR]), name=name)
+    src, dst = fn.args
+    b = ir.IRBuilder(fn.append_basic_block())
+    words = [b.load(b.gep(src, [I64(i)], source_etype=I64), typ=I64) for i in range(6)]
+    for i, w in enumerate(philox.philox4x32(b, words[:4], words[4:], rounds=rounds)):
+        b.store(w, b.gep(dst, [I64(i)], source_etype=I64))
+    b.ret_void()
+
+
+# Random123 kat_vectors (as in tests/compiler/test_ops_random.py)
+M32 = 0xFFFFFFFF
+KAT = [
+    (10, (0, 0, 0, 0), (0, 0), (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)),
+    (10, (M32,) * 4, (M32, M32), (0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)),
+    (10, (0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
+     (0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1)),
+    (7, (0, 0, 0, 0), (0, 0), (0x5F6FB709, 0x0D893F64, 0x4F121F81, 0x4F730A48)),
+    (7, (M32,) * 4, (M32, M32), (0x5207DDC2, 0x45165E59, 0x4D8EE751, 0x8C52F662)),
+    (7, (0x243F6A88, 0x85A308D3, 0x13198A2E, 0x03707344), (0xA4093822, 0x299F31D0),
+     (0x4DFCCABA, 0x190A87F0, 0xC47362BA, 0xB6B5242A)),
+]
+
+
 class Generators:
     def __init__(self):
         mod = ir.Module(name="philox_test")
         vm = VecMath(mod)
         host = host_target()
+        kat_kernel(mod, "kat10", 10)
+        kat_kernel(mod, "kat7", 7)
         self.host_lanes = {dt: host.vector_lanes(4 if dt == "f32" else 8) for dt in DTYPES}
         for op in OPS:
             for dt in DTYPES:
@@ -136,6 +164,15 @@ def assert_normal_close(got, want, dtype):
         assert ulps.max(initial=0) <= 1 and exact >= 0.999, (ulps.max(initial=0), exact)
     else:
         assert ulps.max(initial=0) <= 4 and exact >= 0.85, (ulps.max(initial=0), exact)
+
+
+@pytest.mark.parametrize("rounds,ctr,key,want", KAT)
+def test_block_function_known_answers(gens, rounds, ctr, key, want):
+    src = np.array(ctr + key, np.uint64)
+    dst = np.zeros(4, np.uint64)
+    fn = gens.module.ctypes_function(f"kat{rounds}", None, [ctypes.c_void_p] * 2)
+    fn(src.ctypes.data, dst.ctypes.data)
+    assert [int(w) for w in dst] == list(want)
 
 
 SEEDS_STEPS = [(1, 0), (0x1234_5678_9ABC_DEF0, (7 << 32) + 3), (-1, -2), (42, 1 << 40)]

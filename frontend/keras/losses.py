@@ -1,0 +1,3 @@
+"""``keras.losses`` (see :mod:`frontend.losses`)."""
+from frontend.losses import *  # noqa: F401,F403
+from frontend.losses import __all__  # noqa: F401

@@ -1,0 +1,312 @@
+"""Convolution, pooling, gather and scatter-add compiled through LLVM vs the eager interpreter.
+
+Every case compiles the op *and* its VJP graph (tests/opcheck.py ``forward_and_grad_graph``),
+in float64 and float32, over shapes chosen to reach every edge of the lowering and of the
+generated loops: vector tails (channel counts not a multiple of the vector width), size-1 and
+zero-size dims, 1x1 kernels (the patch matrix is a view of the input: no im2col), kernels as
+large as the image, strides larger than the kernel (pixels no window reads), "same" padding
+with even kernels (asymmetric), dilation, and operands read through transposed views.
+
+Beyond agreement with eager: out-of-range gather/scatter indices raise InputError from the
+compiled program (never a crash or a stray read/write), also from inside a scan body, and
+big kernels, which split across threads, give bit-identical results for 1 and 2 threads.
+
+Tolerances: float64 ~1e-11 relative (summation order in the GEMM; pooling follows the
+reference's order); float32 2e-5 relative with an absolute floor for conv results near zero
+(sums of up to a few hundred products).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from compiler import GraphBuilder
+from compiler.errors import InputError
+from compiler.llvm import parallel
+from compiler.llvm.parallel import Threading
+from compiler.ops.scan import build_scan
+from compiler.passes.autodiff import gradients
+from compiler.pipeline import CompileOptions
+from opcheck import check_compiled, forward_and_grad_graph
+from runtime.eager import Interpreter
+from runtime.program import Program
+
+TOL = {"f64": (1e-11, 1e-12), "f32": (2e-5, 1e-5)}
+NP = {"f32": np.float32, "f64": np.float64}
+
+
+def _check(op, arrays, attrs, dtype, seed=0):
+    arrays = [a.astype(NP[dtype]) if a.dtype.kind == "f" else a for a in arrays]
+    graph = forward_and_grad_graph(op, arrays, attrs, seed)
+    check_compiled(graph, arrays, *TOL[dtype], label=f"{op} {attrs} {dtype}")
+
+
+def _normal(*shape, seed=0):
+    return np.random.default_rng(seed).normal(size=shape)
+
+
+# -- convolution ----------------------------------------------------------------------------------
+# (x shape NHWC, kernel shape HWIO, attrs)
+CONV = [
+    ((2, 5, 6, 3), (3, 3, 3, 4), {"padding": "same"}),
+    ((2, 5, 6, 3), (1, 1, 3, 4), {}),                                        # patches = x
+    ((2, 7, 9, 5), (1, 1, 5, 3), {"strides": (2, 3)}),                       # 1x1, strided
+    ((1, 8, 8, 9), (2, 2, 9, 10), {"padding": "same"}),                      # even: asymmetric
+    ((2, 9, 7, 3), (3, 2, 3, 4), {"padding": "same", "strides": (2, 3)}),
+    ((2, 9, 7, 3), (2, 3, 3, 4), {"dilation": (2, 2)}),
+    ((1, 10, 11, 2), (3, 3, 2, 3), {"padding": "same", "strides": (2, 2), "dilation": (2, 1)}),
+    ((2, 6, 7, 3), (2, 2, 3, 2), {"strides": (3, 3)}),                       # stride > kernel
+    ((2, 3, 3, 4), (5, 4, 4, 3), {"padding": "same"}),                       # kernel > image
+    ((2, 4, 5, 3), (4, 5, 3, 2), {}),                                        # kernel = image
+    ((1, 1, 1, 17), (1, 1, 17, 3), {}),
+    ((3, 6, 5, 8), (3, 3, 8, 16), {"padding": "same", "strides": (2, 2)}),
+    ((2, 5, 5, 1), (3, 3, 1, 1), {"padding": "same"}),
+    ((0, 5, 5, 3), (3, 3, 3, 2), {"padding": "same"}),                       # empty batch
+    ((2, 4, 4, 0), (3, 3, 0, 2), {"padding": "same"}),                       # no channels
+    ((2, 4, 4, 3), (3, 3, 3, 0), {}),                                        # no filters
+]
+
+
+def _conv_id(case):
+    x, w, a = case
+    return "x{}-w{}-{}".format("x".join(map(str, x)), "x".join(map(str, w)),
+                               "-".join(f"{k}{v}" for k, v in a.items()) or "valid")
+
+
+@pytest.mark.parametrize("dtype", ["f64", "f32"])
+@pytest.mark.parametrize("case", CONV, ids=[_conv_id(c) for c in CONV])
+def test_conv2d(case, dtype):
+    xs, ws, attrs = case
+    _check("conv2d", [_normal(*xs), _normal(*ws, seed=1)], attrs, dtype)
+
+
+GRAD_CONV = [CONV[0], CONV[4], CONV[6], CONV[7]]
+
+
+@pytest.mark.parametrize("dtype", ["f64", "f32"])
+@pytest.mark.parametrize("case", GRAD_CONV, ids=[_conv_id(c) for c in GRAD_CONV])
+def test_conv2d_gradient_ops(case, dtype):
+    """The gradient ops on their own, with their VJPs (conv2d and the other gradient)."""
+    xs, ws, attrs = case
+    probe = GraphBuilder()
+    gshape = probe.conv2d(probe.input("x", xs), probe.input("w", ws), **attrs).shape
+    _check("conv2d_input_grad", [_normal(*gshape, seed=2), _normal(*ws, seed=1)],
+           {**attrs, "shape": xs}, dtype)
+    _check("conv2d_filter_grad", [_normal(*xs), _normal(*gshape, seed=2)],
+           {**attrs, "shape": ws}, dtype)
+
+
+@pytest.mark.parametrize("dtype", ["f64", "f32"])
+def test_conv2d_on_transposed_operands(dtype):
+    """x arrives NCHW and the kernel OIHW: both are read through transposed views."""
+    b = GraphBuilder(name="conv_t")
+    x = b.input("x", (2, 3, 6, 7), dtype)
+    w = b.input("w", (4, 3, 3, 2), dtype)
+    xt = b.transpose(x, perm=(0, 2, 3, 1))
+    wt = b.transpose(w, perm=(2, 3, 1, 0))
+    y = b.conv2d(xt, wt, padding="same", strides=(2, 1))
+    y1 = b.conv2d(xt, b.slice(wt, starts=(1, 1, 0, 0), limits=(2, 2, 3, 4)))   # 1x1, a view
+    p = b.max_pool2d(xt, pool_size=(2, 3), strides=(1, 2), padding="same")
+    loss = b.add(b.add(b.sum(b.square(y)), b.sum(b.mul(y1, y1))), b.sum(b.exp(p)))
+    b.output(y, y1, p, *gradients(b.graph, loss, [x, w]))
+    arrays = [_normal(2, 3, 6, 7).astype(NP[dtype]), _normal(4, 3, 3, 2, seed=1).astype(NP[dtype])]
+    check_compiled(b.graph, arrays, *TOL[dtype], label=f"transposed {dtype}")
+
+
+# -- pooling --------------------------------------------------------------------------------------
+POOL = [
+    ((2, 5, 6, 3), {}),
+    ((2, 5, 6, 3), {"padding": "same"}),
+    ((2, 7, 7, 9), {"pool_size": (3, 3), "strides": (2, 2), "padding": "same"}),
+    ((1, 6, 7, 10), {"pool_size": (2, 3), "strides": (1, 2), "padding": "same"}),
+    ((2, 5, 5, 3), {"pool_size": (2, 2), "strides": (3, 3)}),            # stride > pool
+    ((0, 4, 4, 2), {"padding": "same"}),
+    ((2, 1, 1, 3), {"pool_size": (1, 1)}),
+    ((1, 4, 4, 8), {"pool_size": (4, 4)}),                               # global pool
+    ((2, 3, 3, 2), {"pool_size": (4, 4), "padding": "same"}),            # pool > image
+    ((1, 9, 8, 17), {"pool_size": (3, 2), "strides": (2, 1), "padding": "same"}),
+]
+
+
+def _pool_id(case):
+    s, a = case
+    return "x" + "x".join(map(str, s)) + "-" + ("-".join(f"{k}{v}" for k, v in a.items())
+                                              or "default")
+
+
+@pytest.mark.parametrize("dtype", ["f64", "f32"])
+@pytest.mark.parametrize("op", ["max_pool2d", "avg_pool2d"])
+@pytest.mark.parametrize("case", POOL, ids=[_pool_id(c) for c in POOL])
+def test_pool(case, op, dtype):
+    shape, attrs = case
+    _check(op, [_normal(*shape)], attrs, dtype)
+
+
+@pytest.mark.parametrize("dtype", ["f64", "f32"])
+@pytest.mark.parametrize("case", POOL[1:5], ids=[_pool_id(c) for c in POOL[1:5]])
+def test_pool_gradient_ops(case, dtype):
+    shape, attrs = case
+    probe = GraphBuilder()
+    gshape = probe.max_pool2d(probe.input("x", shape), **attrs).shape
+    _check("max_pool2d_grad", [_normal(*shape), _normal(*gshape, seed=2)], attrs, dtype)
+    _check("avg_pool2d_grad", [_normal(*gshape, seed=2)], {**attrs, "shape": shape}, dtype)
+
+
+@pytest.mark.parametrize("dtype", ["f64", "f32"])
+def test_max_pool_ties_nan_and_inf_route_like_eager(dtype):
+    """Ties go to the first maximal element in window order, NaN wins, -inf windows work."""
+    rng = np.random.default_rng(5)
+    x = rng.integers(-1, 2, size=(2, 6, 7, 9)).astype(NP[dtype])     # many ties
+    x[0, 1, 1, 0] = x[1, 4, 5, 3] = x[1, 4, 4, 3] = np.nan
+    x[0, 3:, 3:, 2] = -np.inf
+    for attrs in ({"pool_size": (3, 3), "strides": (1, 1), "padding": "same"},
+                  {"pool_size": (2, 2), "padding": "same"}):
+        graph = forward_and_grad_graph("max_pool2d", [x], attrs)
+        check_compiled(graph, [x], *TOL[dtype], label=f"ties {attrs}")
+
+
+# -- gather / scatter-add ---------------------------------------------------------------------------
+def _idx(*shape, hi, dtype=np.int64, seed=3):
+    return np.random.default_rng(seed).integers(0, hi, size=shape).astype(dtype)
+
+
+GATHER = [
+    ("axis0", lambda: [_normal(5, 3), _idx(2, 4, hi=5)], {}),
+    ("axis1", lambda: [_normal(2, 5, 3), _idx(4, hi=5)], {"axis": 1}),
+    ("last_axis", lambda: [_normal(3, 5), _idx(2, 2, hi=5, dtype=np.int32)], {"axis": -1}),
+    ("scalar_index", lambda: [_normal(4, 6), np.array(2)], {}),
+    ("vector", lambda: [_normal(7), _idx(9, hi=7)], {}),
+    ("wide_rows", lambda: [_normal(11, 37), _idx(3, 5, hi=11, dtype=np.int32)], {}),
+    ("middle", lambda: [_normal(3, 4, 2, 5), _idx(3, 2, hi=4)], {"axis": 1}),
+    ("no_indices", lambda: [_normal(5, 3), _idx(0, hi=5)], {}),
+    ("empty_rows", lambda: [_normal(5, 0), _idx(3, hi=5)], {}),
+    ("ints", lambda: [_idx(6, 4, hi=100), _idx(5, hi=6)], {}),
+]
+
+
+@pytest.mark.parametrize("dtype", ["f64", "f32"])
+@pytest.mark.parametrize("name,make,attrs", GATHER, ids=[g[0] for g in GATHER])
+def test_gather(name, make, attrs, dtype):
+    _check("gather", make(), attrs, dtype)
+
+
+SCATTER = [
+    ("rows", lambda: [_idx(6, hi=4), _normal(6, 3)], {"shape": (4, 3)}),
+    ("index_matrix", lambda: [_idx(2, 3, hi=4, dtype=np.int32), _normal(2, 3, 5)], {"shape": (4, 5)}),
+    ("wide", lambda: [_idx(9, hi=3), _normal(9, 37)], {"shape": (3, 37)}),
+    ("scalars", lambda: [_idx(7, hi=5), _normal(7)], {"shape": (5,)}),
+    ("deep", lambda: [_idx(4, hi=3), _normal(4, 2, 3)], {"shape": (3, 2, 3)}),
+    ("no_indices", lambda: [_idx(0, hi=3), _normal(0, 2)], {"shape": (3, 2)}),
+    ("ints", lambda: [_idx(5, hi=3), _idx(5, 4, hi=50, dtype=np.int32)], {"shape": (3, 4)}),
+]
+
+
+@pytest.mark.parametrize("dtype", ["f64", "f32"])
+@pytest.mark.parametrize("name,make,attrs", SCATTER, ids=[s[0] for s in SCATTER])
+def test_scatter_add(name, make, attrs, dtype):
+    _check("scatter_add", make(), attrs, dtype)
+
+
+@pytest.mark.parametrize("dtype", ["f64", "f32"])
+def test_gather_on_transposed_params(dtype):
+    b = GraphBuilder(name="gather_t")
+    p = b.input("p", (6, 5), dtype)
+    i = b.input("i", (3, 2), "i64")
+    y = b.gather(b.transpose(p), i, axis=1)          # params [5, 6] through a transposed view
+    loss = b.sum(b.mul(y, y))
+    b.output(y, *gradients(b.graph, loss, [p]))
+    arrays = [_normal(6, 5).astype(NP[dtype]), _idx(3, 2, hi=6)]
+    check_compiled(b.graph, arrays, *TOL[dtype], label="gather transposed")
+
+
+def _gather_program():
+    b = GraphBuilder(name="lookup")
+    table = b.input("table", (5, 3))
+    idx = b.input("idx", (4,), "i32")
+    with b.location("embedding"):
+        rows = b.gather(table, idx)
+    b.output(b.sum(b.relu(rows)), gradients(b.graph, b.sum(b.square(rows)), [table])[0])
+    return Program(b.graph, backend="llvm")
+
+
+@pytest.mark.parametrize("bad", [5, 6, 2 ** 31 - 1, -1, -2 ** 31])
+def test_out_of_range_gather_raises_input_error(bad):
+    prog = _gather_program()
+    table = np.ones((5, 3), np.float32)
+    with pytest.raises(InputError, match=r"gather %\S+ \(built at embedding\): index out of "
+                                         r"range \[0, 5\)"):
+        prog([table, np.array([0, 1, bad, 4], np.int32)])
+    # the program is still usable, and the error came before any output was produced
+    loss, grad = prog([table, np.array([0, 1, 2, 4], np.int32)])
+    assert float(loss) == 12.0 and grad.sum() == 24.0
+
+
+@pytest.mark.parametrize("bad", [4, 1 << 40, -1, -(1 << 62)])
+def test_out_of_range_scatter_add_raises_input_error(bad):
+    b = GraphBuilder(name="scatter")
+    idx = b.input("idx", (3,), "i64")
+    upd = b.input("upd", (3, 2))
+    b.output(b.scatter_add(idx, upd, shape=(4, 2)))
+    prog = Program(b.graph, backend="llvm")
+    upd_v = np.ones((3, 2), np.float32)
+    with pytest.raises(InputError, match=r"scatter_add %\S+ .*index out of range \[0, 4\)"):
+        prog([np.array([0, bad, 3]), upd_v])
+    (out,) = prog([np.array([0, 3, 3]), upd_v])
+    np.testing.assert_array_equal(out, [[1, 1], [0, 0], [0, 0], [2, 2]])
+
+
+def test_out_of_range_index_inside_a_scan_body():
+    """A status raised in a scan body stops the scan and reaches the runtime's message table."""
+    b = GraphBuilder(name="scan_lookup")
+    table = b.input("table", (5, 3))
+    ids = b.input("ids", (4, 2), "i64")
+    h0 = b.input("h0", (3,))
+
+    def step(bb, carries, xs, consts):
+        (h,), (i,), (t,) = carries, xs, consts
+        with bb.location("step_embed"):
+            rows = bb.gather(t, i)
+        hn = bb.tanh(bb.add(h, bb.sum(rows, axes=(0,))))
+        return [hn], [hn]
+
+    (h_last,), _ = build_scan(b, step, [h0], [ids], [table])
+    b.output(h_last)
+    prog = Program(b.graph, backend="llvm")
+    args = [_normal(5, 3).astype(np.float32), _idx(4, 2, hi=5), np.zeros(3, np.float32)]
+    (got,) = prog(args)
+    np.testing.assert_allclose(got, Interpreter(b.graph).run(args)[0], rtol=2e-5, atol=1e-6)
+    args[1][2, 1] = 7
+    with pytest.raises(InputError, match=r"gather %\S+ \(built at step_embed\): index out of "
+                                         r"range \[0, 5\)"):
+        prog(args)
+
+
+# -- threads -------------------------------------------------------------------------------------
+@pytest.mark.skipif(not parallel.openmp_available(), reason="needs libgomp for 2 threads")
+def test_big_kernels_give_the_same_bits_on_1_and_2_threads():
+    """Sizes above PARALLEL_MIN_ELEMENTS: im2col, col2im, pooling and its gradients, gather and
+    scatter-add split across threads; every element is computed once, in the same order."""
+    b = GraphBuilder(name="big")
+    x = b.input("x", (4, 20, 22, 16))
+    w = b.input("w", (3, 3, 16, 12))
+    table = b.input("table", (300, 40))
+    idx = b.input("idx", (40, 30), "i32")
+    y = b.conv2d(x, w, padding="same", strides=(1, 2))
+    p = b.max_pool2d(b.relu(y), pool_size=(3, 3), strides=(2, 1), padding="same")
+    a = b.avg_pool2d(x, pool_size=(2, 3), strides=(1, 1), padding="same")
+    e = b.gather(table, idx)
+    loss = b.add(b.add(b.sum(b.square(p)), b.sum(b.mul(a, a))), b.sum(b.square(e)))
+    b.output(loss, *gradients(b.graph, loss, [x, w, table]))
+    rng = np.random.default_rng(9)
+    arrays = [rng.normal(size=v.shape).astype(np.float32) for v in b.graph.inputs[:3]]
+    arrays.append(rng.integers(0, 300, size=(40, 30)).astype(np.int32))
+    results = []
+    for n in (1, 2):
+        opts = CompileOptions(threading=Threading(n))
+        results.append(Program(b.graph, backend="llvm", compile_options=opts)(arrays))
+    for one, two in zip(*results):
+        np.testing.assert_array_equal(one, two)
+    expected = Interpreter(b.graph).run(arrays)
+    for got, want in zip(results[1], expected):
+        # float32 sums of hundreds of terms: errors scale with the largest magnitude
+        np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5 * np.abs(want).max())
