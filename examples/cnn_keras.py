@@ -3,7 +3,7 @@ Adam on MNIST digits (shipped with kiln; see frontend/data).
 
     python examples/cnn_keras.py [--smoke] [--epochs N] [--backend eager|llvm]
 
-``--smoke`` trains one epoch on 256 images and evaluates on 256 more.
+``--smoke`` trains one epoch on 96 images and evaluates on 64 more.
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def load(n_train: int, n_test: int):
 def main(argv=None) -> float:
     args = parser(__doc__, epochs=10).parse_args(argv)
     utils.set_random_seed(0)
-    x_train, y_train, x_test, y_test = load(256, 256) if args.smoke else load(60000, 10000)
+    x_train, y_train, x_test, y_test = load(96, 64) if args.smoke else load(60000, 10000)
     epochs = 1 if args.smoke else args.epochs
 
     model = models.Sequential()

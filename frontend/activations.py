@@ -11,10 +11,7 @@ Defaults that differ between Keras versions follow Keras 3: ``leaky_relu`` negat
 """
 from __future__ import annotations
 
-import math
 from typing import Callable
-
-import numpy as np
 
 from frontend.layers.tracing import Tensor
 

@@ -10,6 +10,11 @@ Before every call each input is checked (ndarray, exact dtype, exact shape, C-co
 aligned); anything else raises :class:`~compiler.errors.InputError` naming the input with
 expected vs got, so native code never sees an array it was not compiled for. Conversion is
 never implicit here: frontends convert by their documented rules before calling.
+
+Data that only the kernels can check (gather/scatter indices) is validated in native code: the
+entry point returns a non-zero status naming the failing kernel, and :meth:`NativeRunner.run`
+raises an ``InputError`` with that kernel's message (op, node, where it was built, what was
+wrong; see ``compiler.kernels.families.status_messages``).
 """
 from __future__ import annotations
 

@@ -244,6 +244,7 @@ class Optimizer:
                                           np.zeros((), np.int64))
             ctx.lr_param = ctx.new_slot(f"{self.name}.learning_rate", (), "f32",
                                         np.array(self._learning_rate, np.float32))
+            self._lr_arrays = [r for r in self._lr_arrays if r() is not None]
             self._lr_arrays.append(weakref.ref(ctx.update.initial_state[ctx.lr_param.name]))
             grads = self._clip(b, grads)
             for p, g in zip(params, grads):

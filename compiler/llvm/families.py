@@ -1,18 +1,21 @@
 """Code generation for the window and gather families (compiler/kernels/families.py).
 
 ``emit_family_kernel(gen, kernel)`` is called by compiler/llvm/codegen.py for every kernel class
-it does not handle itself. All kernels here vectorize along the innermost contiguous run
-(channels for the window kernels, the trailing slice for gather/scatter) with a scalar tail,
-and read and write through the kernels' affine views, so strided or transposed operands need
-no copy.
+it does not handle itself. All kernels here vectorize along the innermost run (channels for
+the window kernels, the trailing slice for gather/scatter) with a scalar tail, and read and
+write through the kernels' affine views, so strided or transposed operands need no copy.
+Window arithmetic (which taps of a window fall inside the image, which windows reach an input
+pixel) is integer code done once per pixel and tap, outside the channel loop; im2col moves
+whole runs with memcpy/memset.
 
 Threads. Big kernels split across the team (compiler/llvm/parallel.py) so that every output
 element is computed by exactly one thread with the same sequence of operations as the serial
 code: results never depend on the thread count.
 
 * im2col, pooling and argmax split over output rows ``(n, oy)``;
-* col2im and both pooling gradients are written per *input* pixel (each pixel gathers from
-  the windows that reach it, taps in row-major order) and split over input rows ``(n, iy)``;
+* col2im and both pooling gradients are written per *input* pixel (each pixel sums what the
+  windows that reach it contribute, taps in row-major order) and split over input rows
+  ``(n, iy)``: no two threads ever add into the same element;
 * gather splits over its leading output dim; scatter-add splits the trailing slice (columns),
   each thread adding every index's row of its columns in index order, so repeated indices
   accumulate in the same order as the serial code and as the numpy reference.
@@ -21,9 +24,9 @@ Indices (gather, scatter-add) are validated in one pass before the first indexed
 bad index returns the kernel's status code (see ``compiler.kernels.families.status_code``),
 so out-of-range memory is never touched.
 
-Summation orders follow the references in compiler/ops (avg pooling sums window columns of
-row sums, its gradient and max pooling's sum taps in row-major order), so that the compiled
-results match eager closely, not just within a tolerance.
+Summation orders follow the references in compiler/ops where that is free (average pooling
+adds the column sums of its window, max pooling's gradient adds taps in row-major order), so
+compiled and eager results agree closely, not just within a tolerance.
 """
 from __future__ import annotations
 
@@ -259,13 +262,13 @@ def _im2col(gen, k: Im2col) -> None:
     f.finish()
 
 
-def _gather_taps(gen, f: _Function, k, rows: int, work: int, tap: Callable) -> None:
-    """The per-input-pixel gradient loop shared by col2im and the pooling gradients: every
-    pixel ``(n, iy, ix)`` of ``k.out`` [N,H,W,C] is zeroed, then for each tap ``(ky, kx)`` of
-    each window ``(oy, ox)`` that reads it (row-major tap order) ``tap(b, ptrs, at, ky, oy,
-    kx, ox, c, width)`` returns the contribution to add to channels [c, c + width). The tap
-    arithmetic is done once per pixel and tap; the channel loop inside is a plain vector loop
-    over the pixel's row of ``out``. Threads split the N*H input rows."""
+def _per_input_pixel(gen, f: _Function, k, work: int, tap: Callable) -> None:
+    """The loop shared by col2im and the pooling gradients: every pixel ``at = (n, iy, ix)``
+    of ``k.out`` [N,H,W,C] is zeroed, then for each tap ``(ky, kx)`` of each window
+    ``(oy, ox)`` that reads it, in row-major tap order, ``tap(b, ptrs, at, ky, oy, kx, ox)``
+    does the per-tap integer work and returns ``contribution(c, width)``, the values to add to
+    channels [c, c + width). The channel loop is a plain vector loop over the pixel's row of
+    ``out`` (in cache); threads split the N*H input rows."""
     obuf, ov = k.out
     n, h, w, c = ov.shape
     win = k.window
@@ -319,7 +322,7 @@ def _col2im(gen, k: Col2im) -> None:
             return _pe(gen, b, ptrs, (m, b.add(col, ci)), width, 1).load(cbuf, cv, dt)
         return contribution
 
-    _gather_taps(gen, f, k, k.batch * win.size[0], cv.numel, tap)
+    _per_input_pixel(gen, f, k, cv.numel, tap)
     f.finish()
 
 
@@ -454,7 +457,7 @@ def _pool_grad(gen, k: PoolGrad) -> None:
         return contribution
 
     reach = -(-ph // sh) * -(-pw // sw)     # windows reaching one pixel, at most
-    _gather_taps(gen, f, k, n * h, ov.numel * reach, tap)
+    _per_input_pixel(gen, f, k, ov.numel * reach, tap)
     f.finish()
 
 

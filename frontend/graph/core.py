@@ -327,12 +327,12 @@ class Tensor:
 
     def __bool__(self):
         raise TypeError(f"using a symbolic tensor ({self.name}) as a Python bool is not allowed: "
-                        f"its value exists only when a Session runs it (use tf.cond-free "
-                        f"formulations such as tf.where, or sess.run)")
+                        f"its value exists only when a Session runs it (select values with "
+                        f"tf.where, or fetch it with sess.run)")
 
     def __iter__(self):
-        raise TypeError(f"tensor {self.name} is not iterable while the graph is built "
-                        f"(index it, or use tf.unstack-free ops such as slicing)")
+        raise TypeError(f"tensor {self.name} is not iterable while the graph is built; index "
+                        f"it (x[i]) or split it with tf.unstack")
 
     def __len__(self):
         raise TypeError(f"len() of symbolic tensor {self.name} is not defined; use "

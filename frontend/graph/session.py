@@ -245,7 +245,9 @@ class _RunContext(LowerContext):
             key = (op.uid, name)
             have = self.session._slots.get(key)
             if have is None or have.shape != arr.shape or have.dtype != arr.dtype:
-                self.session._slots[key] = np.array(arr, order="C", copy=True)
+                # keep the optimizer's own array (it may update e.g. its learning rate in place)
+                self.session._slots[key] = arr if arr.flags.c_contiguous and arr.flags.writeable \
+                    else np.array(arr, order="C", copy=True)
             self.sources[name] = ("slot", key)
 
 
@@ -331,10 +333,11 @@ class _Compiled:
                 results = program({name: feeds[t] for name, t in self.input_names})
             except InputError as e:
                 raise InvalidArgumentError(str(e)) from e
-            # Results must not alias state or fed arrays (later runs or the caller would
-            # change them behind the user's back): copy any that might.
-            shared = list(program.state.values()) + list(feeds.values())
-            results = [np.array(r, copy=True) if any(np.may_share_memory(r, s) for s in shared)
+            # The eager runner may return a view of an input (a reshape of a fed batch),
+            # which is the caller's own array: copy it so the fetch keeps its value. (Views
+            # of state are copied by the Program itself.)
+            fed = list(feeds.values())
+            results = [np.array(r, copy=True) if any(np.may_share_memory(r, s) for s in fed)
                        else r for r in results]
         for idx, var in self.init_outputs:
             session._store(var, results[idx])

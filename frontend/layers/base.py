@@ -357,9 +357,10 @@ class Layer:
         return self._eager_call(args, kwargs)
 
     def _maybe_build(self, inputs) -> None:
-        if self.built:
-            return
-        shapes = map_structure(lambda t: (None,) + tuple(t.shape[1:]), inputs)
+        if not self.built:
+            self._maybe_build_from(map_structure(lambda t: (None,) + tuple(t.shape[1:]), inputs))
+
+    def _maybe_build_from(self, shapes) -> None:
         try:
             self._build_for_call(shapes)
         except (OpError, ValueError) as e:
@@ -415,6 +416,11 @@ class Layer:
     def _infer_outputs(self, args, kwargs):
         """Trace into scratch graphs to find output shapes/dtypes of a functional call."""
         kts = [t for t in flatten([args, kwargs]) if isinstance(t, KerasTensor)]
+        if not self.built and all(isinstance(t, KerasTensor) for t in flatten(args[0])):
+            # build from the placeholders' own shapes (unknown dimensions stay None), not
+            # from a probe's sizes
+            self._maybe_build_from(map_structure(lambda t: (None,) + tuple(t.shape[1:]),
+                                                 args[0]))
         probes = (32, 33) if any(d is None for t in kts for d in t.shape) else (32,)
         results, contexts = [], []
         for p in probes:

@@ -127,7 +127,7 @@ class _RNN(Layer):
         x = to_float(inputs)
         ctx, b, v = x.ctx, x.b, x.value
         n, t, f = v.shape
-        u, gu = self.units, self._gates * self.units
+        gu = self._gates * self.units
         # time-major, then the input projection of all steps in one matmul
         xt = b.transpose(v, perm=(1, 0, 2))
         if self.go_backwards:

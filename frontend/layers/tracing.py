@@ -234,6 +234,39 @@ class Tensor:
     def __neg__(self): return self.op("neg")
     def __abs__(self): return self.op("abs")
 
+    def __getitem__(self, key) -> "Tensor":
+        """Basic indexing: ints, slices with positive steps, and one Ellipsis (``x[:, -1]``)."""
+        key = key if isinstance(key, tuple) else (key,)
+        if sum(k is Ellipsis for k in key) > 1:
+            raise IndexError("only one Ellipsis is allowed in an index")
+        if Ellipsis in key:
+            i = key.index(Ellipsis)
+            key = key[:i] + (slice(None),) * (self.ndim - len(key) + 1) + key[i + 1:]
+        if len(key) > self.ndim:
+            raise IndexError(f"too many indices ({len(key)}) for a tensor of rank {self.ndim}")
+        key = key + (slice(None),) * (self.ndim - len(key))
+        starts, limits, strides, keep = [], [], [], []
+        for d, (k, n) in enumerate(zip(key, self.shape)):
+            if isinstance(k, (int, np.integer)) and not isinstance(k, bool):
+                i = int(k) + n if k < 0 else int(k)
+                if not 0 <= i < n:
+                    raise IndexError(f"index {k} is out of range for dimension {d} of size {n}")
+                starts.append(i), limits.append(i + 1), strides.append(1)
+            elif isinstance(k, slice):
+                lo, hi, step = k.indices(n)
+                if step < 1:
+                    raise IndexError("negative or zero slice steps are not supported")
+                hi = max(hi, lo)
+                starts.append(lo), limits.append(hi), strides.append(step)
+                keep.append(len(range(lo, hi, step)))
+            else:
+                raise IndexError(f"unsupported index {k!r}: use ints, slices and ...")
+        v = self.ctx.b.slice(self.value, starts=tuple(starts), limits=tuple(limits),
+                             strides=tuple(strides))
+        if len(keep) != self.ndim:
+            v = self.ctx.b.reshape(v, shape=tuple(keep))
+        return Tensor(v, self.ctx)
+
     # -- a few reductions and shape helpers (numpy names) --------------------------------
     def sum(self, axis=None, keepdims: bool = False) -> "Tensor":
         return self.op("sum", axes=_axes(axis), keepdims=keepdims)

@@ -9,7 +9,6 @@ the InputLayers first (as Keras 3 lists them).
 from __future__ import annotations
 
 from frontend.layers.base import Layer, LayerError
-from frontend.layers.core import InputLayer
 from frontend.layers.tracing import KerasTensor, Node, Tensor, flatten, map_structure
 from frontend.models.model import Model
 
@@ -166,7 +165,6 @@ class Functional(Model):
 
 
 def _input_layer_of(t: KerasTensor):
-    from frontend.layers.base import Layer as _L  # noqa: F401
     return getattr(t, "_input_layer", None)
 
 

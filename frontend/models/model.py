@@ -14,7 +14,7 @@ is here and delegates to :mod:`frontend.training`, which builds one runtime
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 

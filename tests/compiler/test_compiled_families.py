@@ -22,12 +22,14 @@ import pytest
 
 from compiler import GraphBuilder
 from compiler.errors import InputError
+from compiler.ir import dtypes
 from compiler.llvm import parallel
 from compiler.llvm.parallel import Threading
+from compiler.ops import get_op
 from compiler.ops.scan import build_scan
 from compiler.passes.autodiff import gradients
 from compiler.pipeline import CompileOptions
-from opcheck import check_compiled, forward_and_grad_graph
+from opcheck import check_compiled, cotangent_weights, forward_and_grad_graph
 from runtime.eager import Interpreter
 from runtime.program import Program
 
@@ -35,14 +37,66 @@ TOL = {"f64": (1e-11, 1e-12), "f32": (2e-5, 1e-5)}
 NP = {"f32": np.float32, "f64": np.float64}
 
 
+def _cast(arrays, dtype):
+    return [a.astype(NP[dtype]) if a.dtype.kind == "f" else a for a in arrays]
+
+
 def _check(op, arrays, attrs, dtype, seed=0):
-    arrays = [a.astype(NP[dtype]) if a.dtype.kind == "f" else a for a in arrays]
+    """One op and its VJP, in a program of its own."""
+    arrays = _cast(arrays, dtype)
     graph = forward_and_grad_graph(op, arrays, attrs, seed)
     check_compiled(graph, arrays, *TOL[dtype], label=f"{op} {attrs} {dtype}")
 
 
+def _check_many(cases, dtype, name):
+    """Several ops, each with the VJP of ``sum(out * R)`` (as forward_and_grad_graph builds
+    it), as independent parts of ONE program: one compile (one GEMM per dtype, LLVM's fixed
+    costs once) instead of one per case, which keeps the cold-cache run of this file short.
+    ``cases``: (label, op, arrays, attrs); a mismatch names the case and the output."""
+    b = GraphBuilder(name=name)
+    arrays, labels, outputs, terms, wrt = [], [], [], [], []
+    for j, (label, op, arrs, attrs) in enumerate(cases):
+        arrs = _cast(arrs, dtype)
+        ins = [b.input(f"c{j}_a{i}", a.shape, dtypes.from_numpy(a.dtype))
+               for i, a in enumerate(arrs)]
+        out = b.op(op, *ins, **attrs)
+        outs = list(out) if isinstance(out, tuple) else [out]
+        arrays += arrs
+        outputs += outs
+        labels += [f"{label}: {op} output {i}" for i in range(len(outs))]
+        if not get_op(op).differentiable:
+            continue
+        mine = [b.sum(b.mul(o, b.constant(w)))
+                for o, w in zip(outs, cotangent_weights(outs, j)) if w is not None]
+        if mine:
+            terms += mine
+            wrt += [(v, f"{label}: d{op}/d operand {i}") for i, v in enumerate(ins)
+                    if dtypes.is_float(v.dtype)]
+    grads = []
+    if terms:
+        loss = terms[0]
+        for t in terms[1:]:
+            loss = b.add(loss, t)
+        grads = gradients(b.graph, loss, [v for v, _ in wrt])
+    b.graph.outputs = outputs + grads
+    labels += [lab for _, lab in wrt]
+    expected = Interpreter(b.graph).run(arrays)
+    got = Program(b.graph, backend="llvm")(arrays)
+    rtol, atol = TOL[dtype]
+    for lab, g, e in zip(labels, got, expected):
+        assert g.dtype == e.dtype and g.shape == e.shape, (lab, g.dtype, g.shape, e.shape)
+        np.testing.assert_allclose(g, e, rtol=rtol, atol=atol, equal_nan=True,
+                                   err_msg=f"{lab} ({dtype}) compiled vs eager")
+
+
 def _normal(*shape, seed=0):
     return np.random.default_rng(seed).normal(size=shape)
+
+
+def _label(shape, attrs):
+    return "x".join(map(str, shape)) + " " + (
+        " ".join(f"{k}={list(v) if isinstance(v, tuple) else v}" for k, v in attrs.items())
+        or "defaults")
 
 
 # -- convolution ----------------------------------------------------------------------------------
@@ -67,33 +121,53 @@ CONV = [
 ]
 
 
-def _conv_id(case):
-    x, w, a = case
-    return "x{}-w{}-{}".format("x".join(map(str, x)), "x".join(map(str, w)),
-                               "-".join(f"{k}{v}" for k, v in a.items()) or "valid")
+#: cases for the gradient ops used as ops of their own (their VJPs are conv2d and the other one)
+GRAD_CONV = [CONV[4], CONV[6]]
 
 
 @pytest.mark.parametrize("dtype", ["f64", "f32"])
-@pytest.mark.parametrize("case", CONV, ids=[_conv_id(c) for c in CONV])
-def test_conv2d(case, dtype):
-    xs, ws, attrs = case
-    _check("conv2d", [_normal(*xs), _normal(*ws, seed=1)], attrs, dtype)
+def test_conv2d(dtype):
+    """conv2d (with its VJP: both gradient ops) over CONV, and the gradient ops on their own
+    over GRAD_CONV, in one program."""
+    cases = [(f"x {_label(xs, a)} w {_label(ws, {})}", "conv2d",
+              [_normal(*xs), _normal(*ws, seed=1)], a) for xs, ws, a in CONV]
+    for xs, ws, attrs in GRAD_CONV:
+        probe = GraphBuilder()
+        gshape = probe.conv2d(probe.input("x", xs), probe.input("w", ws), **attrs).shape
+        label = f"x {_label(xs, attrs)} w {_label(ws, {})}"
+        cases.append((label, "conv2d_input_grad", [_normal(*gshape, seed=2), _normal(*ws, seed=1)],
+                      {**attrs, "shape": xs}))
+        cases.append((label, "conv2d_filter_grad", [_normal(*xs), _normal(*gshape, seed=2)],
+                      {**attrs, "shape": ws}))
+    _check_many(cases, dtype, "conv_sweep")
 
 
-GRAD_CONV = [CONV[0], CONV[4], CONV[6], CONV[7]]
+def _lowered_conv(xs, ws, **attrs):
+    from compiler.kernels.lower import lower
+
+    b = GraphBuilder(name="conv")
+    x, w = b.input("x", xs), b.input("w", ws)
+    y = b.conv2d(x, w, **attrs)
+    b.output(y, *gradients(b.graph, b.sum(b.square(y)), [x, w]))
+    return lower(b.graph).kernels
 
 
-@pytest.mark.parametrize("dtype", ["f64", "f32"])
-@pytest.mark.parametrize("case", GRAD_CONV, ids=[_conv_id(c) for c in GRAD_CONV])
-def test_conv2d_gradient_ops(case, dtype):
-    """The gradient ops on their own, with their VJPs (conv2d and the other gradient)."""
-    xs, ws, attrs = case
-    probe = GraphBuilder()
-    gshape = probe.conv2d(probe.input("x", xs), probe.input("w", ws), **attrs).shape
-    _check("conv2d_input_grad", [_normal(*gshape, seed=2), _normal(*ws, seed=1)],
-           {**attrs, "shape": xs}, dtype)
-    _check("conv2d_filter_grad", [_normal(*xs), _normal(*gshape, seed=2)],
-           {**attrs, "shape": ws}, dtype)
+def test_conv2d_lowers_to_im2col_gemm_col2im():
+    from compiler.kernels.families import Col2im, Im2col
+    from compiler.kernels.ir import Matmul
+
+    ks = _lowered_conv((2, 6, 6, 3), (3, 3, 3, 4), padding="same")
+    kinds = [type(k).__name__ for k in ks if isinstance(k, (Im2col, Col2im, Matmul))]
+    # forward: im2col, gemm; input grad: gemm, col2im; filter grad: im2col, gemm
+    assert kinds == ["Im2col", "Matmul", "Matmul", "Col2im", "Im2col", "Matmul"]
+    fgrad = [k for k in ks if isinstance(k, Matmul)][-1]
+    cols = [k for k in ks if isinstance(k, Im2col)][-1].out[0]
+    abuf, aview = fgrad.a
+    assert abuf is cols and aview.strides == (1, 27)      # cols^T as a view, not a copy
+    # 1x1, stride 1: the patch matrix is x itself and the input gradient is one GEMM into dx
+    ks = _lowered_conv((2, 5, 5, 3), (1, 1, 3, 4))
+    assert [type(k).__name__ for k in ks if isinstance(k, (Im2col, Col2im, Matmul))] == \
+        ["Matmul"] * 3
 
 
 @pytest.mark.parametrize("dtype", ["f64", "f32"])
@@ -128,28 +202,20 @@ POOL = [
 ]
 
 
-def _pool_id(case):
-    s, a = case
-    return "x" + "x".join(map(str, s)) + "-" + ("-".join(f"{k}{v}" for k, v in a.items())
-                                              or "default")
-
-
 @pytest.mark.parametrize("dtype", ["f64", "f32"])
-@pytest.mark.parametrize("op", ["max_pool2d", "avg_pool2d"])
-@pytest.mark.parametrize("case", POOL, ids=[_pool_id(c) for c in POOL])
-def test_pool(case, op, dtype):
-    shape, attrs = case
-    _check(op, [_normal(*shape)], attrs, dtype)
-
-
-@pytest.mark.parametrize("dtype", ["f64", "f32"])
-@pytest.mark.parametrize("case", POOL[1:5], ids=[_pool_id(c) for c in POOL[1:5]])
-def test_pool_gradient_ops(case, dtype):
-    shape, attrs = case
-    probe = GraphBuilder()
-    gshape = probe.max_pool2d(probe.input("x", shape), **attrs).shape
-    _check("max_pool2d_grad", [_normal(*shape), _normal(*gshape, seed=2)], attrs, dtype)
-    _check("avg_pool2d_grad", [_normal(*gshape, seed=2)], {**attrs, "shape": shape}, dtype)
+def test_pool(dtype):
+    """max/avg pooling (with their VJPs: the gradient ops) over POOL, and the gradient ops on
+    their own over a few of them, in one program."""
+    cases = [(_label(shape, attrs), op, [_normal(*shape)], attrs)
+             for shape, attrs in POOL for op in ("max_pool2d", "avg_pool2d")]
+    for shape, attrs in POOL[2:4]:
+        probe = GraphBuilder()
+        gshape = probe.max_pool2d(probe.input("x", shape), **attrs).shape
+        cases.append((_label(shape, attrs), "max_pool2d_grad",
+                      [_normal(*shape), _normal(*gshape, seed=2)], attrs))
+        cases.append((_label(shape, attrs), "avg_pool2d_grad", [_normal(*gshape, seed=2)],
+                      {**attrs, "shape": shape}))
+    _check_many(cases, dtype, "pool_sweep")
 
 
 @pytest.mark.parametrize("dtype", ["f64", "f32"])
@@ -159,10 +225,9 @@ def test_max_pool_ties_nan_and_inf_route_like_eager(dtype):
     x = rng.integers(-1, 2, size=(2, 6, 7, 9)).astype(NP[dtype])     # many ties
     x[0, 1, 1, 0] = x[1, 4, 5, 3] = x[1, 4, 4, 3] = np.nan
     x[0, 3:, 3:, 2] = -np.inf
-    for attrs in ({"pool_size": (3, 3), "strides": (1, 1), "padding": "same"},
-                  {"pool_size": (2, 2), "padding": "same"}):
-        graph = forward_and_grad_graph("max_pool2d", [x], attrs)
-        check_compiled(graph, [x], *TOL[dtype], label=f"ties {attrs}")
+    _check_many([(_label(x.shape, attrs), "max_pool2d", [x], attrs)
+                 for attrs in ({"pool_size": (3, 3), "strides": (1, 1), "padding": "same"},
+                               {"pool_size": (2, 2), "padding": "same"})], dtype, "ties")
 
 
 # -- gather / scatter-add ---------------------------------------------------------------------------

@@ -391,7 +391,7 @@ def test_explicit_backend_and_graph():
         tf.Session(backend="gpu")
 
 
-def test_results_do_not_alias_state():
+def test_results_do_not_alias_state_or_feeds():
     v = tf.Variable(np.arange(4.0, dtype=np.float32))
     r = tf.reshape(v, [2, 2])
     step = v.assign_add(tf.ones([4]))
@@ -403,6 +403,11 @@ def test_results_do_not_alias_state():
         np.testing.assert_array_equal(before, [[0, 1], [2, 3]])
         np.testing.assert_array_equal(fetched_var, [0, 1, 2, 3])
         np.testing.assert_array_equal(sess.run(v), [1, 2, 3, 4])
+        x = tf.placeholder(tf.float32, [4])
+        batch = np.zeros(4, np.float32)
+        got = sess.run(tf.reshape(x, [2, 2]), {x: batch})
+        batch[:] = 9
+        np.testing.assert_array_equal(got, np.zeros((2, 2)))
 
 
 # -- variables and writes ---------------------------------------------------------------------------

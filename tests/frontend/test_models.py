@@ -187,3 +187,21 @@ def test_sequential_input_shape_mismatch_is_named():
         m.predict(np.zeros((2, 5)), verbose=0)
     with pytest.raises(LayerError, match="Sequential 'shape_model' expects inputs of shape"):
         m.build((None, 7))
+
+
+def test_tensor_indexing_in_call():
+    class LastStep(Model):
+        def __init__(self):
+            super().__init__()
+            self.rnn = layers.GRU(3, return_sequences=True)
+
+        def call(self, x):
+            seq = self.rnn(x)
+            return seq[:, -1] + seq[..., 0:1, :].reshape(-1, 3)
+
+    m = LastStep()
+    x = RNG.normal(size=(2, 4, 5)).astype(np.float32)
+    out = m(x)
+    seq = m.rnn(x)
+    np.testing.assert_allclose(out, seq[:, -1] + seq[:, 0], rtol=1e-5, atol=1e-6)
+    assert m.rnn.input_shape == (None, 4, 5)

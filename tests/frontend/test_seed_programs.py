@@ -56,8 +56,8 @@ def test_mlp_keras():
 
 
 def test_cnn_keras():
-    env = run_seed("cnn_keras.py", x_train=RNG.random((8, 28, 28, 1)),
-                   y_train=RNG.integers(0, 10, 8))
+    env = run_seed("cnn_keras.py", x_train=RNG.random((4, 28, 28, 1)),
+                   y_train=RNG.integers(0, 10, 4))
     assert env["model"].count_params() == 93322   # as Keras's summary of this model
 
 
