@@ -27,8 +27,8 @@ own worst case (the roundings of radius, cos and the product dominate both). f32
 rounded from f64, were bit-identical in every draw tested; a 1-ulp difference is possible
 in near-ties and allowed by the tests.
 
-Speed (``benchmarks/bench_vecmath.py``, n = 1e6, Zen 3): uniform f32 about 1.2 Gelem/s,
-f64 0.6 (the eager op: 0.10 and 0.03); normal f32 and f64 about 0.2 (eager: 0.03).
+Speed (``benchmarks/bench_vecmath.py``, n = 1e6, medians, Zen 3): uniform f32 1.26
+Gelem/s, f64 0.65 (the eager op: 0.11 and 0.06); normal f32 0.23, f64 0.22 (eager: 0.03).
 
 Two forms of each generator:
 

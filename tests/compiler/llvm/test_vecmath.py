@@ -334,6 +334,29 @@ def test_vector_lanes_and_scalar_tail_agree_bitwise(kernels, fn, dtype):
     np.testing.assert_array_equal(got[:lanes - 1].view(np.uint8), got[lanes:].view(np.uint8))
 
 
+def test_any_vector_width():
+    """Odd widths and wider-than-host vectors work too (LLVM splits or pads them)."""
+    mod = ir.Module(name="vecmath_widths")
+    vm = VecMath(mod)
+    shapes = [("f32", 3), ("f32", 16), ("f64", 5)]
+    fns = ("exp", "log1p", "erf", "sin", "pow")
+    for dt, lanes in shapes:
+        for fn in fns:
+            define_map_kernel(vm, f"map_{fn}_{dt}_{lanes}", fn, dt, lanes)
+    compiled = compile_ir(mod, name=mod.name)
+    x = np.linspace(-0.9, 3.0, 41)
+    for dt, lanes in shapes:
+        xs = x.astype(NP[dt])
+        for fn in fns:
+            args = [np.abs(xs) + 0.1, xs] if fn == "pow" else [xs]
+            out = np.empty_like(xs)
+            cfn = compiled.ctypes_function(f"map_{fn}_{dt}_{lanes}", None,
+                                           [ctypes.c_void_p] * (len(args) + 1) + [ctypes.c_int64])
+            cfn(*[a.ctypes.data for a in args], out.ctypes.data, out.size)
+            ulp, _, _, mismatch = errors(out, reference(fn, *args), dt)
+            assert mismatch.size == 0 and ulp <= ACCURACY_ULP[fn, dt], (fn, dt, lanes, ulp)
+
+
 def test_functions_are_internal_inlined_and_vectorized(kernels):
     host = host_target()
     lanes = lanes_for("f32")
