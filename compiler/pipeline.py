@@ -15,6 +15,7 @@ its LLVM IR, the target and the kiln version, so a warm process skips LLVM entir
 """
 from __future__ import annotations
 
+import ctypes
 import os
 import time
 from dataclasses import dataclass, field
@@ -169,8 +170,6 @@ def compile_graph(graph: Graph, updates: Mapping[int, str] | None = None,
 
         compiled, event = compile_ir(ir_text, name=graph.name, opt_level=opts.opt_level), None
     timings["llvm"] = time.perf_counter() - t0
-    import ctypes
-
     entry = compiled.ctypes_function(ENTRY, ctypes.c_int32, [ctypes.c_void_p])
     result = CompiledProgram(g, kp, layout, memory, compiled, entry, pm.records, timings,
                              event, stages)

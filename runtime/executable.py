@@ -87,21 +87,20 @@ class NativeRunner:
         self._bound: dict[str, np.ndarray] = {}
         self._bind_state()
         # Results: one persistent array per non-update output, copied out after each call.
-        self._results = []
+        # (Lowering gives every non-update output a buffer of its own, never a param's.)
+        self._results: list[np.ndarray] = []
         for i in program.result_indices:
             v, buf = g.outputs[i], kp.outputs[i]
-            if buf.kind == "param":   # an output that is a param value itself
-                self._results.append((None, buf.name))
-                continue
             arr = np.empty(v.shape, dtype=dtypes.to_numpy(v.dtype))
-            if id(buf) in slot_of:
-                self._table[slot_of[id(buf)]] = arr.ctypes.data
-            self._results.append((arr, None))
+            self._table[slot_of[id(buf)]] = arr.ctypes.data
+            self._results.append(arr)
+        # Update outputs that could not be written in place get a buffer of their own; the
+        # program copies them into their param at its end.
+        self._update_buffers: list[np.ndarray] = []
         for i, buf in enumerate(layout.slots):
             if buf.kind == "output" and self._table[i] is None:
-                # an update output kept in its own buffer (copied into the param at the end)
                 arr = np.empty(buf.numel, dtype=dtypes.to_numpy(buf.dtype))
-                self._results_keepalive = getattr(self, "_results_keepalive", []) + [arr]
+                self._update_buffers.append(arr)
                 self._table[i] = arr.ctypes.data
         self._entry = self.compiled.entry
 
@@ -141,7 +140,4 @@ class NativeRunner:
                 raise KilnError(f"program @{gname}: native code reported error {status}")
             # bad data (an out-of-range index) detected before any memory was touched through it
             raise InputError(f"program @{gname}: {msg}")
-        out = []
-        for arr, param in self._results:
-            out.append(p.state[param].copy() if arr is None else arr.copy())
-        return out
+        return [arr.copy() for arr in self._results]

@@ -29,8 +29,8 @@ from compiler.kernels.ir import (Buffer, Elementwise, Kernel, KernelProgram, Mat
                                  Scan, Softmax)
 from compiler.kernels.view import View
 from compiler.llvm.exprgen import PointEmitter
-from compiler.llvm.irutil import (F32, F64, I32, I64, PTR, VOID, alloca, call_intrinsic, const,
-                                  for_range, gep, mem_type, reg_type, splat, vec)
+from compiler.llvm.irutil import (I32, I64, PTR, VOID, alloca, call_intrinsic, const,
+                                  for_range, mem_type, reg_type, splat, vec)
 from compiler.llvm.parallel import (Threading, body_function_type, emit_parallel,
                                     emit_static_range)
 from compiler.llvm.target import host_target
@@ -285,7 +285,7 @@ class _Generator:
                 post = _substitute_acc(k.post, ident) if k.post is not None else ident
                 self.elementwise(Elementwise(k.name, k.nodes, k.loc, kept,
                                              [(out_buf, View(kept, ext_out.strides, ext_out.offset))],
-                                             [ex.cast(post, _dtype_of(out_buf))]))
+                                             [ex.cast(post, out_buf.dtype)]))
             else:
                 self._empty(k)
             return
@@ -341,7 +341,7 @@ class _Generator:
         pe = PointEmitter(b, ptrs, idx, 1, None, self.math, acc=acc_value,
                           random=self.math.random)
         val = pe.emit(post) if post is not None else acc_value
-        pe.store(out_buf, cout, _dtype_of(out_buf), val)
+        pe.store(out_buf, cout, out_buf.dtype, val)
 
     def _reduce_rows(self, k, shape, red, body, post, out_buf, cout):
         """The innermost dim is reduced: one accumulator per output element, vectorized along
@@ -352,10 +352,8 @@ class _Generator:
         kept_shape = [shape[d] for d in kept]
         fn, ptrs, b = self._kernel_function(k)
         rt = reg_type(dtype)
-        entry = b.block
-        with b.goto_block(entry):
-            vacc = alloca(b, vec(rt, lanes), name="vacc")
-            sacc = alloca(b, rt, name="sacc")
+        vacc = alloca(b, vec(rt, lanes), name="vacc")
+        sacc = alloca(b, rt, name="sacc")
 
         def per_output(kidx, _w):
             idx = [I64(0)] * len(shape)
@@ -405,7 +403,7 @@ class _Generator:
         memory order with the innermost (kept) dim vectorized, then apply ``post``."""
         dtype = body.dtype
         lanes = self.lanes(dtype)
-        out_dt = _dtype_of(out_buf)
+        out_dt = out_buf.dtype
         fn, ptrs, b = self._kernel_function(k)
         kept_only = tuple(1 if d in red else n for d, n in enumerate(shape))
 
@@ -436,9 +434,8 @@ class _Generator:
         dtype = body.dtype
         rt = reg_type(dtype)
         fn, ptrs, b = self._kernel_function(k)
-        with b.goto_block(b.block):
-            best = alloca(b, rt, name="best")
-            where = alloca(b, I64, name="where")
+        best = alloca(b, rt, name="best")
+        where = alloca(b, I64, name="where")
         kept = [d for d in range(len(shape)) if d not in red]
         (axis,) = red if red else (None,)
 
@@ -473,7 +470,7 @@ class _Generator:
                 oidx[d] = i
             res = b.load(where, typ=I64)
             PointEmitter(b, ptrs, oidx, 1, None, self.math).store(
-                out_buf, cout, _dtype_of(out_buf), res)
+                out_buf, cout, out_buf.dtype, res)
 
         self._nest(b, tuple(shape[d] for d in kept), per_output, 1, vector_dim=None)
         b.ret_void()
@@ -491,9 +488,8 @@ class _Generator:
         lanes = self.lanes(dtype)
         n = shape[axis]
         rows = tuple(1 if d == axis else s for d, s in enumerate(shape))
-        with b.goto_block(b.block):
-            vacc = alloca(b, vec(rt, lanes), name="vacc")
-            sacc = alloca(b, rt, name="sacc")
+        vacc = alloca(b, vec(rt, lanes), name="vacc")
+        sacc = alloca(b, rt, name="sacc")
 
         def sweep(idx, visit, init, kind):
             """Combine ``visit(pe, width)`` over the axis, return the scalar result."""
@@ -607,10 +603,6 @@ class _Generator:
 
 #: A pseudo-buffer standing for the GEMM workspace slot of the table.
 WORKSPACE = Buffer("workspace", "f32", 0, "temp")
-
-
-def _dtype_of(buf: Buffer) -> str:
-    return buf.dtype
 
 
 def _substitute_acc(e: ex.Expr, value: ex.Expr) -> ex.Expr:

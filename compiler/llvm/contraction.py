@@ -135,9 +135,8 @@ def _direct(gen, k: Matmul, b: ir.IRBuilder, ptrs) -> None:
     rt, mt = reg_type(dt), mem_type(dt)
     lanes = gen.lanes(dt)
     nb = len(k.batch)
-    with b.goto_block(b.block):
-        acc_slot = alloca(b, vec(rt, lanes), name="acc")
-        sacc_slot = alloca(b, rt, name="sacc")
+    acc_slot = alloca(b, vec(rt, lanes), name="acc")
+    sacc_slot = alloca(b, rt, name="sacc")
 
     def row(bidx, _w):
         i = bidx[-1]

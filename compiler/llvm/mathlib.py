@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import llvmlite.ir as ir
 
-from compiler.llvm.irutil import F32, F64, I32, call_intrinsic, const, intrinsic
+from compiler.llvm.irutil import F32, I32, call_intrinsic, const, intrinsic
 
 __all__ = ["LibmMath", "KilnMath", "default_math", "emit_random"]
 

@@ -9,8 +9,6 @@ Nothing is unrolled: a 1000-step sequence costs the same code size as a 1-step o
 """
 from __future__ import annotations
 
-from math import prod
-
 import llvmlite.ir as ir
 
 from compiler.kernels.ir import Buffer, KernelProgram, Scan
