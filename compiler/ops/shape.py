@@ -18,6 +18,11 @@ from compiler.kernels import expr as ex
 from compiler.ops.registry import Attr, NotDifferentiable, OpDef, register
 
 
+
+def _contiguous(x: np.ndarray) -> np.ndarray:
+    """``x`` in row-major layout, keeping rank 0 (``np.ascontiguousarray`` makes it rank 1)."""
+    return x if x.flags.c_contiguous else np.array(x, order="C")
+
 def _reshape_infer(ts, a):
     t, shape = ts[0], a["shape"]
     if math.prod(shape) != t.size:
@@ -53,7 +58,7 @@ def _transpose_vjp(b, node, cts):
 
 
 register(OpDef("transpose", "shape", _transpose_infer,
-               lambda xs, a, c: np.ascontiguousarray(
+               lambda xs, a, c: _contiguous(
                    np.transpose(xs[0], _perm("transpose", a["perm"], xs[0].ndim))),
                _transpose_vjp, attrs={"perm": Attr("ints", None)},
                doc="permute axes (absent perm reverses them)"))
@@ -170,7 +175,7 @@ def _slice_infer(ts, a):
 def _slice_impl(xs, a, c):
     x = xs[0]
     starts, limits, strides = _slice_params(TensorType(x.shape, dtypes.from_numpy(x.dtype)), a)
-    return np.ascontiguousarray(x[tuple(slice(s, l, k) for s, l, k in zip(starts, limits, strides))])
+    return _contiguous(x[tuple(slice(s, l, k) for s, l, k in zip(starts, limits, strides))])
 
 
 def _slice_vjp(b, node, cts):
