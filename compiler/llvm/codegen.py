@@ -35,7 +35,8 @@ from compiler.llvm.parallel import (Threading, body_function_type, emit_parallel
                                     emit_static_range)
 from compiler.llvm.target import host_target
 
-__all__ = ["TableLayout", "generate", "kernel_buffers", "ENTRY", "PARALLEL_MIN_ELEMENTS"]
+__all__ = ["TableLayout", "generate", "kernel_buffers", "emit_program_entry", "ENTRY",
+           "PARALLEL_MIN_ELEMENTS"]
 
 ENTRY = "kiln_main"
 
@@ -587,8 +588,6 @@ class _Generator:
 
     def entry(self) -> None:
         """The program's entry point (see the module doc for the table layout)."""
-        from compiler.llvm.scan import emit_program_entry
-
         p = self.p
         lay = self.layout
         seen = set()
@@ -616,6 +615,51 @@ def _substitute_acc(e: ex.Expr, value: ex.Expr) -> ex.Expr:
             new = ex.Expr(n.op, tuple(done[id(a)] for a in n.args), n.dtype, value=n.value)
         done[id(n)] = new
     return done[id(e)]
+
+
+def emit_program_entry(gen, program: KernelProgram, name: str, slots: list[Buffer],
+                       extra_addresses: dict[int, ir.Value] | None = None) -> ir.Function:
+    """``i32 @name(ptr table)`` running every kernel of ``program`` in order.
+
+    ``table`` holds one address per buffer of ``slots``, then the arena, then the workspace.
+    Temps live at arena + offset, constants are module globals. Kernels that return a status
+    (i32) stop the program at the first non-zero one, which is returned.
+    """
+    fn = ir.Function(gen.module, ir.FunctionType(I32, [PTR]), name=name)
+    fn.attributes.add("nounwind")
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    table = fn.args[0]
+
+    def slot(i):
+        return b.load(b.gep(table, [I64(i)], inbounds=True, source_etype=PTR), typ=PTR)
+
+    addr: dict[int, ir.Value] = {id(buf): slot(i) for i, buf in enumerate(slots)}
+    arena, work = slot(len(slots)), slot(len(slots) + 1)
+    for buf in program.temps:
+        addr[id(buf)] = b.gep(arena, [I64(buf.offset)], inbounds=True, source_etype=ir.IntType(8))
+    for buf in program.consts:
+        addr[id(buf)] = gen.const_global(buf)
+    addr[id(WORKSPACE)] = work
+    if extra_addresses:
+        addr.update(extra_addresses)
+    for k in program.kernels:
+        bufs = kernel_buffers(k)
+        at = ir.ArrayType(PTR, max(1, len(bufs)))
+        arr = alloca(b, at, name=f"args.{k.name}")
+        for i, buf in enumerate(bufs):
+            b.store(addr[id(buf)], b.gep(arr, [I64(0), I64(i)], inbounds=True, source_etype=at))
+        kfn = gen.module.globals[k.name]
+        status = b.call(kfn, [arr])
+        if isinstance(kfn.function_type.return_type, ir.IntType):
+            ok = b.icmp_signed("==", status, I32(0))
+            cont = fn.append_basic_block(f"after.{k.name}")
+            fail = fn.append_basic_block(f"fail.{k.name}")
+            b.cbranch(ok, cont, fail)
+            b.position_at_end(fail)
+            b.ret(status)
+            b.position_at_end(cont)
+    b.ret(I32(0))
+    return fn
 
 
 _DISPATCH = {Elementwise: "elementwise", Reduce: "reduce", Softmax: "softmax", Matmul: "matmul"}

@@ -11,63 +11,16 @@ from __future__ import annotations
 
 import llvmlite.ir as ir
 
-from compiler.kernels.ir import Buffer, KernelProgram, Scan
-from compiler.llvm.irutil import I1, I32, I64, I8, PTR, alloca, for_range, intrinsic
+from compiler.kernels.ir import Buffer, Scan
+from compiler.llvm.irutil import I1, I32, I64, PTR, alloca, for_range, intrinsic
 
-__all__ = ["emit_scan", "emit_program_entry"]
+__all__ = ["emit_scan"]
 
 
 def _memcpy(b: ir.IRBuilder, dst, src, nbytes: int) -> None:
     if nbytes:
         fn = intrinsic(b.module, "llvm.memcpy.p0.p0.i64", ir.VoidType(), [PTR, PTR, I64, I1])
         b.call(fn, [dst, src, I64(nbytes), I1(0)])
-
-
-def emit_program_entry(gen, program: KernelProgram, name: str, slots: list[Buffer],
-                       extra_addresses: dict[int, ir.Value] | None = None) -> ir.Function:
-    """``i32 @name(ptr table)`` running every kernel of ``program`` in order.
-
-    ``table`` holds one address per buffer of ``slots``, then the arena, then the workspace.
-    Temps live at arena + offset, constants are module globals. Kernels that return a status
-    (i32) stop the program at the first non-zero one, which is returned.
-    """
-    from compiler.llvm.codegen import WORKSPACE, kernel_buffers
-
-    fn = ir.Function(gen.module, ir.FunctionType(I32, [PTR]), name=name)
-    fn.attributes.add("nounwind")
-    b = ir.IRBuilder(fn.append_basic_block("entry"))
-    table = fn.args[0]
-
-    def slot(i):
-        return b.load(b.gep(table, [I64(i)], inbounds=True, source_etype=PTR), typ=PTR)
-
-    addr: dict[int, ir.Value] = {id(buf): slot(i) for i, buf in enumerate(slots)}
-    arena, work = slot(len(slots)), slot(len(slots) + 1)
-    for buf in program.temps:
-        addr[id(buf)] = b.gep(arena, [I64(buf.offset)], inbounds=True, source_etype=I8)
-    for buf in program.consts:
-        addr[id(buf)] = gen.const_global(buf)
-    addr[id(WORKSPACE)] = work
-    if extra_addresses:
-        addr.update(extra_addresses)
-    for k in program.kernels:
-        bufs = kernel_buffers(k)
-        at = ir.ArrayType(PTR, max(1, len(bufs)))
-        arr = alloca(b, at, name=f"args.{k.name}")
-        for i, buf in enumerate(bufs):
-            b.store(addr[id(buf)], b.gep(arr, [I64(0), I64(i)], inbounds=True, source_etype=at))
-        kfn = gen.module.globals[k.name]
-        status = b.call(kfn, [arr])
-        if isinstance(kfn.function_type.return_type, ir.IntType):
-            ok = b.icmp_signed("==", status, I32(0))
-            cont = fn.append_basic_block(f"after.{k.name}")
-            fail = fn.append_basic_block(f"fail.{k.name}")
-            b.cbranch(ok, cont, fail)
-            b.position_at_end(fail)
-            b.ret(status)
-            b.position_at_end(cont)
-    b.ret(I32(0))
-    return fn
 
 
 def emit_scan(gen, k: Scan) -> None:
@@ -79,6 +32,8 @@ def emit_scan(gen, k: Scan) -> None:
         buf.name = f"{k.name}.{buf.name}"
     gen.emit_kernels(body.kernels)
     slots = list(body.inputs) + list(body.outputs)
+    from compiler.llvm.codegen import emit_program_entry
+
     entry = emit_program_entry(gen, body, f"{k.name}.body", slots)
 
     fn, ptrs, b = gen._kernel_function(k, returns_status=True)
