@@ -148,13 +148,11 @@ def test_pad_errors():
 
 
 # -- the text_lstm seed program --------------------------------------------------------------------
-SEED = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(
-    os.path.abspath(__file__))))), "shared", "seed-programs", "text_lstm_keras.py")
+SEED = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "seed_programs",
+                    "text_lstm_keras.py")
 
 
 def test_text_lstm_seed_program_with_imports_changed(tmp_path, monkeypatch):
-    if not os.path.exists(SEED):
-        pytest.skip("the shared seed programs are not available")
     pytest.importorskip("frontend.keras.layers")
     with open(SEED) as f:
         src = f.read()
