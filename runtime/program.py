@@ -23,8 +23,8 @@ from compiler.ir.graph import Graph
 from compiler.ir.verify import verify
 
 BACKENDS = ("llvm", "eager")
-#: The backend used when none is named. Flips to "llvm" once the native runner covers the op set.
-DEFAULT_BACKEND = "eager"
+#: The backend used when none is named: compiled, since the native runner covers the op set.
+DEFAULT_BACKEND = "llvm"
 
 __all__ = ["BACKENDS", "DEFAULT_BACKEND", "Program", "compile_program"]
 

@@ -10,7 +10,7 @@ and builds graph ops in ``call``. Calling a layer dispatches on what it is given
   (twice, with two probe sizes for unknown dimensions: an output dimension that changes
   with the probe is unknown too), so no layer needs a hand-written shape rule;
 * numpy arrays (or lists/numbers): runs the layer once, in inference mode unless
-  ``training=True``, through a runtime Program on the default backend, and returns arrays.
+  ``training=True``, through a runtime Program on the eager backend, and returns arrays.
 
 Weights are numpy arrays that every program built from the layer shares as state (see
 :class:`runtime.program.Program`): they are never replaced, only written in place

@@ -4,8 +4,9 @@ Layers, activations, losses and metrics are written once, as graph-building code
 :class:`~frontend.layers.tracing.Tensor` s. When a user calls one on numpy arrays
 (``Dense(3)(x)``, ``keras.activations.relu(x)``, ``keras.losses.MeanSquaredError()(a, b)``)
 these helpers build a one-off graph from the arrays' shapes, run it through a
-:class:`runtime.program.Program` on the default backend, and return numpy arrays: the
-same ops, so eager calls and compiled models cannot disagree.
+:class:`runtime.program.Program` on the eager backend, and return numpy arrays: the
+same ops, so eager calls and compiled models cannot disagree. (A one-off call would spend
+far longer compiling than running, so it never goes through LLVM.)
 
 Conversion of arrays (:func:`as_input_array`): floats become float32 (kiln's layers
 compute in float32); integer and boolean arrays keep integer types (int64 stays int64,
@@ -59,7 +60,8 @@ def _trace_and_run(build: Callable[[TraceContext, list[Tensor]], object], arrays
     for j, (w, v) in enumerate(ctx.state_updates):
         b.output(v)
         updates[n + j] = w.param_name
-    prog = Program(b.graph, state={w.param_name: w.array for w in ctx.bound}, updates=updates)
+    prog = Program(b.graph, state={w.param_name: w.array for w in ctx.bound}, updates=updates,
+                   backend="eager")
     results = iter(prog(arrays))
     return map_structure(lambda t: next(results), out)
 
