@@ -151,7 +151,7 @@ def compile_graph(graph: Graph, updates: Mapping[int, str] | None = None,
     stages.update(pm.dumps)
 
     t0 = time.perf_counter()
-    kp = lower(g, lazy=fusion.lazy, updates=updates or {})
+    kp = lower(g, lazy=fusion.lazy, updates=updates or {}, epilogue=fusion.epilogue)
     memory = plan_memory(kp)
     timings["lower"] = time.perf_counter() - t0
     stages["kernels"] = str(kp)

@@ -91,6 +91,12 @@ class Program:
         self._runner = _make_runner(self, options)
 
     @property
+    def compiled(self):
+        """The :class:`~compiler.pipeline.CompiledProgram` behind an ``"llvm"`` program (kernel
+        program, stages, pass timings, cache event); None for the eager backend."""
+        return getattr(self._runner, "compiled", None)
+
+    @property
     def peak_bytes(self) -> int:
         """Peak bytes of intermediates in the last call (eager: measured when tracked)."""
         return self._runner.peak_bytes

@@ -20,7 +20,8 @@ from typing import Callable, Sequence
 from compiler.ir import dtypes
 
 __all__ = ["Expr", "UNARY", "BINARY", "COMPARE", "const", "like", "load", "index", "acc",
-           "unary", "binary", "compare", "select", "cast", "random_bits", "iter_nodes"]
+           "unary", "binary", "compare", "select", "cast", "random_bits", "iter_nodes",
+           "rewrite_leaves"]
 
 #: unary primitives: result dtype is the operand's
 UNARY = ("neg", "abs", "sign", "exp", "log", "log1p", "expm1", "sqrt", "rsqrt", "tanh",
@@ -160,6 +161,23 @@ def iter_nodes(roots: Sequence[Expr]) -> list[Expr]:
             if id(a) not in seen:
                 stack.append((a, False))
     return order
+
+
+def rewrite_leaves(root: Expr, leaf: Callable[[Expr], "Expr | None"]) -> Expr | None:
+    """``root`` with every leaf replaced by ``leaf(e)`` (shared nodes stay shared); None as
+    soon as ``leaf`` returns None (the rewrite is impossible)."""
+    done: dict[int, Expr] = {}
+    for e in iter_nodes([root]):
+        if not e.args:
+            new = leaf(e)
+            if new is None:
+                return None
+        else:
+            args = tuple(done[id(a)] for a in e.args)
+            new = e if all(a is b for a, b in zip(args, e.args)) else \
+                Expr(e.op, args, e.dtype, value=e.value, buffer=e.buffer, view=e.view)
+        done[id(e)] = new
+    return done[id(root)]
 
 
 # -- small helpers op lowerings use --------------------------------------------------------------

@@ -14,6 +14,11 @@ expressions from their operands' sources; reductions, softmax and matmul consume
 op's lowering lives with its definition (``OpDef.lowering``) for elementwise ops, and in the
 family emitters below for the others.
 
+Contractions (matmul, conv2d) whose readers the fusion plan made their *epilogue* are held
+back: their result becomes the ``acc`` leaf of the reading expression, and when the kernel's
+root is lowered the contraction kernel is emitted there with that expression as its epilogue,
+writing the root's buffer (:meth:`_Lowering.emit_contraction`).
+
 Results that are graph outputs are written straight into output buffers. Outputs that update
 a param (``updates``) are written into the param's own buffer when that is safe (nothing after
 the writing kernel still needs the old value, and the kernel reads the old value only at the
@@ -109,9 +114,12 @@ FAMILY_EMITTERS: dict[str, Callable] = {}
 
 
 class _Lowering:
-    def __init__(self, graph: Graph, lazy: set[str], updates: Mapping[int, str]):
+    def __init__(self, graph: Graph, lazy: set[str], updates: Mapping[int, str],
+                 epilogue: Mapping[str, str]):
         self.graph = graph
         self.lazy = lazy
+        self.epilogue_root = dict(epilogue)   # contraction node -> root of its epilogue
+        self.pending: dict[str, tuple[Matmul, Value]] = {}   # root -> held contraction
         self.src: dict[int, Buf | Lazy] = {}
         self.kernels: list[Kernel] = []
         self.temps: list[Buffer] = []
@@ -170,6 +178,9 @@ class _Lowering:
         src = self.src[id(v)]
         if isinstance(src, Buf):
             return src
+        if any(e.op == "acc" for e in ex.iter_nodes([src.expr])):
+            raise LoweringError(f"%{v.name} is a contraction held for its epilogue, but "
+                                f"something other than the epilogue reads it")
         buf = self.temp(v.name, v.dtype, v.shape)
         self.emit(Elementwise(f"k{len(self.kernels)}_{v.name}", (v.name,), None, v.shape,
                               [(buf, View.dense(v.shape))], [src.expr]))
@@ -198,6 +209,9 @@ class _Lowering:
                 FAMILY_EMITTERS[node.op](self, node)
             else:
                 raise LoweringError(f"no lowering for op '{node.op}' ({node.describe()})")
+        if self.pending:
+            raise LoweringError(f"contraction(s) held for epilogue roots that were never "
+                                f"lowered: {', '.join(sorted(self.pending))}")
         self._finish_outputs()
         p = self.program
         p.kernels, p.temps, p.consts = self.kernels, self.temps, self.consts
@@ -214,7 +228,50 @@ class _Lowering:
             return
         self.materialize(node, v, e)
 
+    def emit_contraction(self, node: Node, k: Matmul, v: Value) -> None:
+        """Emit contraction ``k`` (``k.c`` unset; C covers ``v`` in row-major order) computing
+        ``v``, or hold it for the epilogue the fusion plan gave it (see the module doc)."""
+        root = self.epilogue_root.get(_nid(node))
+        if root is not None:
+            self.pending[root] = (k, v)
+            self.define(v, Lazy(ex.acc(v.dtype), v.shape))
+            return
+        out = self.result_buffer(v)
+        k.c = (out, View.dense(k.batch + (k.m, k.n)))
+        k.name = self.kernel_name(node)   # operand copies may have been emitted since
+        self.emit(k)
+        self.define(v, Buf(out, View.dense(v.shape)))
+
+    def _emit_with_epilogue(self, node: Node, v: Value, e: ex.Expr, k: Matmul,
+                            product: Value) -> Buf:
+        """Emit held contraction ``k`` with root ``node``'s expression ``e`` as its epilogue,
+        writing ``v``. The epilogue is re-indexed from ``v``'s shape to C's (a conv's
+        [N, OH, OW, O] result is its GEMM's [N*OH*OW, O]); when that is impossible (an index-
+        dependent leaf such as a random op) the product goes to a temp and ``e`` reads it."""
+        c_shape = k.batch + (k.m, k.n)
+        buf = self.result_buffer(v)
+        epi = e if c_shape == v.shape else _reshape_expr(e, v.shape, c_shape)
+        k.name = self.kernel_name(node)
+        k.nodes = k.nodes + (_nid(node),)
+        if epi is not None:
+            k.c, k.epilogue = (buf, View.dense(c_shape)), epi
+            self.emit(k)
+        else:
+            tmp = self.temp(product.name, product.dtype, product.shape)
+            k.c = (tmp, View.dense(c_shape))
+            self.emit(k)
+            acc_value = ex.load(tmp, View.dense(product.shape), product.dtype)
+            e = ex.rewrite_leaves(e, lambda x: acc_value if x.op == "acc" else x)
+            self.emit(Elementwise(self.kernel_name(node), (_nid(node),), node.loc, v.shape,
+                                  [(buf, View.dense(v.shape))], [e]))
+        src = Buf(buf, View.dense(v.shape))
+        self.define(v, src)
+        return src
+
     def materialize(self, node: Node, v: Value, e: ex.Expr) -> Buf:
+        held = self.pending.pop(_nid(node), None)
+        if held is not None:
+            return self._emit_with_epilogue(node, v, e, *held)
         buf = self.result_buffer(v)
         self.emit(Elementwise(self.kernel_name(node), (_nid(node),), node.loc, v.shape,
                               [(buf, View.dense(v.shape))], [e]))
@@ -268,6 +325,19 @@ class _Lowering:
                        for kk in self.kernels[writer + 1:])
 
 
+def _reshape_expr(e: ex.Expr, shape: tuple[int, ...], new_shape: tuple[int, ...]
+                  ) -> ex.Expr | None:
+    """``e`` (over ``shape``) as an expression over ``new_shape`` visiting the same points in
+    row-major order, or None when a leaf is not an affine load that reshapes that way."""
+    def leaf(x: ex.Expr) -> ex.Expr | None:
+        if x.op == "load":
+            view = x.view.reshape(new_shape)
+            return None if view is None else ex.load(x.buffer, view, x.dtype)
+        return x if x.op in ("const", "acc") else None
+
+    return ex.rewrite_leaves(e, leaf)
+
+
 def _replace_buffer(k: Kernel, old: Buffer, new: Buffer) -> None:
     """Make kernel ``k`` read ``new`` wherever it read ``old``."""
     for attr in ("exprs", "body", "post", "epilogue"):
@@ -289,10 +359,18 @@ def _replace_buffer(k: Kernel, old: Buffer, new: Buffer) -> None:
 
 
 def lower(graph: Graph, lazy: set[str] | None = None,
-          updates: Mapping[int, str] | None = None) -> KernelProgram:
-    """Lower ``graph`` to a kernel program. ``lazy``: names of nodes whose results are fused into
-    their consumer (from the fusion plan); ``updates``: ``{output index: param name}``."""
-    return _Lowering(graph, set(lazy or ()), updates or {}).run()
+          updates: Mapping[int, str] | None = None,
+          epilogue: Mapping[str, str] | None = None, merge: bool = True) -> KernelProgram:
+    """Lower ``graph`` to a kernel program. From the fusion plan: ``lazy``, names of nodes whose
+    results are fused into their consumer, and ``epilogue``, contraction -> root of the kernel
+    it is fused into. ``updates``: ``{output index: param name}``. ``merge``: run
+    :func:`compiler.kernels.merge.merge_elementwise` (multi-output fusion) on the result."""
+    from compiler.kernels.merge import merge_elementwise
+
+    program = _Lowering(graph, set(lazy or ()), updates or {}, epilogue or {}).run()
+    if merge:
+        merge_elementwise(program)
+    return program
 
 
 # ==============================================================================================
@@ -329,6 +407,11 @@ def _constant(lw: _Lowering, node: Node) -> None:
 def _view_op(lw: _Lowering, node: Node, imap: IndexMap | None, reshape: tuple | None = None):
     x, v = node.inputs[0], node.outputs[0]
     src = lw.src[id(x)]
+    if isinstance(src, Lazy) and src.expr.op == "acc":
+        # a contraction held for its epilogue, reshaped on the way (the plan allows nothing
+        # else): the epilogue is re-indexed to the contraction's shape when it is emitted
+        lw.define(v, Lazy(src.expr, v.shape))
+        return
     if imap is None:  # a general reshape: works on memory only
         buf = lw.read_buf(x)
         view = buf.view.reshape(reshape)
@@ -490,10 +573,9 @@ def _matmul(lw, node):
     abuf, bbuf = lw.read_buf(a), lw.read_buf(b)
     aview = IndexMap.broadcast(a.shape, batch + (m, k)).compose_view(abuf.view)
     bview = IndexMap.broadcast(b.shape, batch + (k, n)).compose_view(bbuf.view)
-    out = lw.result_buffer(v)
-    lw.emit(Matmul(lw.kernel_name(node), (_nid(node),), node.loc, batch, m, n, k, v.dtype,
-                   (abuf.buffer, aview), (bbuf.buffer, bview), (out, View.dense(v.shape)), None))
-    lw.define(v, Buf(out, View.dense(v.shape)))
+    lw.emit_contraction(node, Matmul(lw.kernel_name(node), (_nid(node),), node.loc, batch, m, n,
+                                     k, v.dtype, (abuf.buffer, aview), (bbuf.buffer, bview),
+                                     None, None), v)
 
 
 # -- recurrence ------------------------------------------------------------------------------------
@@ -518,7 +600,8 @@ def _scan(lw: _Lowering, node: Node) -> None:
     k, m = a["num_carry"], a["num_xs"]
     carries, xs = node.inputs[:k], node.inputs[k:k + m]
     consts = node.inputs[k + m:]
-    body = lower(body_graph, lazy=plan_fusion(body_graph).lazy)
+    body_plan = plan_fusion(body_graph)
+    body = lower(body_graph, lazy=body_plan.lazy, epilogue=body_plan.epilogue)
     plan_memory(body)
     init = [_dense_buf(lw, v) for v in carries]
     xbufs = [_dense_buf(lw, v) for v in xs]

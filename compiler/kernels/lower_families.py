@@ -126,15 +126,15 @@ def _conv2d(lw: _Lowering, node: Node) -> None:
     win = _conv_window(node, x.shape, w.shape[:2])
     kh, kw, c, o = w.shape
     m, k = prod(v.shape[:3]), kh * kw * c
-    out = _define_result(lw, v)
-    if m * o == 0:
-        return
-    if k == 0:
-        _zeros(lw, node, out, v.shape)
+    if m * o == 0 or k == 0:
+        out = _define_result(lw, v)
+        if m * o:
+            _zeros(lw, node, out, v.shape)
         return
     cols = _patches(lw, node, x, win)
-    _matmul(lw, node, cols, _matrix(lw, node, w, (k, o)), (out, View.dense((m, o))),
-            m, o, k, v.dtype)
+    # through emit_contraction: the plan may have fused bias + activation as its epilogue
+    lw.emit_contraction(node, Matmul(lw.kernel_name(node), (_nid(node),), node.loc, (), m, o, k,
+                                     v.dtype, cols, _matrix(lw, node, w, (k, o)), None, None), v)
 
 
 @_family("conv2d_filter_grad")

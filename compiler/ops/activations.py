@@ -25,7 +25,9 @@ def _sigmoid(x):
 
 
 unary("relu", lambda x: np.maximum(x, 0),
-      lambda b, x, y, g, a: b.where(b.greater(x, 0), g, 0), allowed=NUMERIC,
+      # y > 0 exactly when x > 0 (NaN: both false); reading the output lets the
+      # pre-activation die early and fuse into its contraction's epilogue
+      lambda b, x, y, g, a: b.where(b.greater(y, 0), g, 0), allowed=NUMERIC,
       doc="max(x, 0); gradient 0 at x == 0",
       lower=lambda x: ex.binary("max", x, ex.like(x, 0)))
 unary("leaky_relu", lambda x, alpha: np.where(x > 0, x, x * alpha),

@@ -19,6 +19,20 @@ Rules (each is a named check below; the first that fails is the recorded reason)
 * the reader must not broadcast the value to more points than it has (recomputing a row
   vector for every row of a matrix would multiply its cost): sizes must match.
 
+Contractions (matmul, conv2d) take their elementwise readers the other way round, as an
+*epilogue* (bias + activation + residual add computed on each dot product before it is
+stored, so the raw product never goes to memory). A contraction is fused into the elementwise
+kernel that reads it when:
+
+* its result is read by exactly one node and is not a graph output;
+* that reader, and every node it is in turn inlined into up to the kernel's root, is an
+  elementwise op over the contraction's own index space, reading the previous value directly
+  (no view op in between, as a transpose would put the product at other indices; reshapes
+  are fine: they keep row-major order);
+* a cheap node on that path that was to be recomputed in each of its readers is
+  materialized instead, as the root (its store replaces the product's);
+* the root does not already end another contraction (one contraction per kernel).
+
 Kernels are the fused groups: each materialized node plus the lazy nodes inlined into it.
 :meth:`FusionPlan.groups` gives them for the text dump and the DOT clusters.
 """
@@ -30,13 +44,16 @@ from math import prod
 from compiler.ir.graph import Graph, Node, Value
 from compiler.ops.registry import get_op
 
-__all__ = ["FusionPlan", "plan_fusion", "EXPR_CONSUMERS", "VIEW_OPS"]
+__all__ = ["FusionPlan", "plan_fusion", "EXPR_CONSUMERS", "VIEW_OPS", "CONTRACTIONS"]
 
 #: ops that consume operands as expressions (besides elementwise/random ops)
 EXPR_CONSUMERS = frozenset({"sum", "mean", "max", "min", "argmax", "argmin", "softmax",
                             "log_softmax"})
 #: shape ops that re-index an expression without materializing it
 VIEW_OPS = frozenset({"transpose", "broadcast_to", "slice", "expand_dims", "squeeze", "reshape"})
+#: ops lowered to a contraction kernel that applies an elementwise epilogue before storing
+CONTRACTIONS = frozenset({"matmul", "conv2d"})
+_RESHAPES = frozenset({"reshape", "expand_dims", "squeeze"})
 #: cheapest ops: recomputed per reader rather than stored
 _CHEAP = frozenset({"neg", "cast", "add", "sub", "mul", "maximum", "minimum", "greater",
                     "greater_equal", "less", "less_equal", "equal", "not_equal", "where",
@@ -60,6 +77,7 @@ class FusionPlan:
     reasons: dict[str, str] = field(default_factory=dict)  # materialized candidate -> why
     owner: dict[str, str] = field(default_factory=dict)    # lazy node -> node it is inlined in
     duplicated: set[str] = field(default_factory=set)      # lazy nodes recomputed per reader
+    epilogue: dict[str, str] = field(default_factory=dict)  # contraction -> its kernel's root
 
     def groups(self, graph: Graph) -> dict[str, list[str]]:
         """kernel root node -> the nodes computed in its kernel (root last)."""
@@ -74,14 +92,19 @@ class FusionPlan:
 
     def explain(self, name: str) -> str:
         """Why node ``name`` is (or is not) fused."""
+        if name in self.epilogue:
+            return f"%{name} is a contraction with its epilogue fused in %{self.epilogue[name]}"
         if name in self.lazy:
             return f"%{name} is fused into %{self.owner.get(name, '?')}"
         return f"%{name} is materialized: {self.reasons.get(name, 'it is not an elementwise op')}"
 
     def __str__(self) -> str:
-        lines = [f"fused: {len(self.lazy)} node(s) inlined"]
+        lines = [f"fused: {len(self.lazy)} node(s) inlined, {len(self.epilogue)} contraction "
+                 f"epilogue(s)"]
         for name in sorted(self.lazy):
             lines.append(f"  %{name} -> %{self.owner.get(name, '?')}")
+        for name, root in sorted(self.epilogue.items()):
+            lines.append(f"  %{name} -> epilogue %{root}")
         for name, why in sorted(self.reasons.items()):
             lines.append(f"  kept %{name}: {why}")
         return "\n".join(lines)
@@ -126,6 +149,9 @@ def plan_fusion(graph: Graph) -> FusionPlan:
     outputs = {id(v) for v in graph.outputs}
     # Walk backwards so a node's readers are decided before it.
     for node in reversed(graph.nodes):
+        if node.op in CONTRACTIONS:
+            _plan_epilogue(plan, graph, node, users, outputs)
+            continue
         if not _inlinable(node) or len(node.outputs) != 1:
             continue
         v = node.outputs[0]
@@ -152,6 +178,57 @@ def plan_fusion(graph: Graph) -> FusionPlan:
         plan.lazy.add(name)
         plan.owner[name] = sink.outputs[0].name
     return plan
+
+
+def _plan_epilogue(plan: FusionPlan, graph: Graph, node: Node, users: dict,
+                   outputs: set[int]) -> None:
+    """Fuse contraction ``node`` into the elementwise kernel that reads it, if legal (see the
+    module doc); otherwise record why not."""
+    v = node.outputs[0]
+    name = v.name
+    if id(v) in outputs:
+        plan.reasons[name] = "it is a graph output"
+        return
+    readers = list({id(n): n for n in users.get(v, [])}.values())
+    if len(readers) != 1:
+        plan.reasons[name] = f"read by {len(readers)} nodes"
+        return
+    prev, reader = v, readers[0]
+    while True:
+        rname = reader.outputs[0].name
+        if reader.op in _RESHAPES and id(reader.outputs[0]) not in outputs:
+            # a reshape keeps row-major order: the epilogue is re-indexed to C's shape
+            after = list({id(n): n for n in users.get(reader.outputs[0], [])}.values())
+            if len(after) != 1:
+                plan.reasons[name] = f"its reshape %{rname} is read by {len(after)} nodes"
+                return
+            prev, reader = reader.outputs[0], after[0]
+            continue
+        if not _inlinable(reader) or reader.outputs[0].shape != prev.shape:
+            plan.reasons[name] = (f"%{rname} ({reader.op}) is not an elementwise op over the "
+                                  f"contraction's index space")
+            return
+        if all(x is not prev for x in reader.inputs):
+            plan.reasons[name] = f"%{rname} reads it through a view"
+            return
+        if rname in plan.duplicated:
+            # Storing it once as the contraction's epilogue costs what storing the raw product
+            # would, and spares every reader the recomputation: materialize it here instead.
+            plan.lazy.discard(rname)
+            plan.duplicated.discard(rname)
+            plan.owner.pop(rname, None)
+            plan.reasons[rname] = f"it ends the epilogue of contraction %{name}"
+            break
+        if rname not in plan.lazy:
+            break
+        prev, reader = reader.outputs[0], graph.value(plan.owner[rname]).producer
+    root = reader.outputs[0].name
+    taken = next((c for c, r in plan.epilogue.items() if r == root), None)
+    if taken is not None:
+        plan.reasons[name] = f"its epilogue root %{root} already ends contraction %{taken}"
+        return
+    plan.epilogue[name] = root
+    plan.owner[name] = readers[0].outputs[0].name
 
 
 def annotate_groups(graph: Graph, plan: FusionPlan) -> str:
