@@ -3,9 +3,14 @@
 ``compile_graph`` runs every stage of DESIGN.md in order and keeps what each produced, so any
 stage can be printed or dumped (``dump=["fuse", "llvm"]`` or ``"all"``; see :data:`STAGES`):
 
-    graph        the graph as given
+    graph        the graph as given (for a training step built by a frontend: the forward
+                 graph and loss, before differentiation)
+    autodiff     the graph with gradients and optimizer updates (when the frontend gave the
+                 forward graph as ``source``)
     <pass>       the graph after each graph pass of compiler/passes/manager.PIPELINE
-    kernels      the kernel program (one kernel per fused group) with its memory plan
+    kernels      the kernel program (one kernel per fused group)
+    memory       the arena plan: each temp's bytes, offset and live range
+    dot          Graphviz DOT of the optimized graph, one cluster per kernel
     llvm         LLVM IR as generated
     llvm-opt     LLVM IR after the O3 pipeline
     asm          host assembly
@@ -17,30 +22,41 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
+from typing import Callable, Iterable, Mapping
 
 from compiler.ir.graph import Graph
 from compiler.kernels.ir import KernelProgram
 from compiler.kernels.lower import lower
-from compiler.llvm.codegen import ENTRY, TableLayout, generate
+from compiler.llvm.codegen import CYCLES, ENTRY, TableLayout, generate
 from compiler.llvm.parallel import Threading
 from compiler.passes.manager import PassManager, PassRecord, pipeline_names
-from compiler.passes.memory import MemoryPlan, plan_memory
+from compiler.passes.memory import MemoryPlan, format_memory, plan_memory
 
 __all__ = ["CompileOptions", "CompiledProgram", "compile_graph", "STAGES", "stage_names"]
 
-LATE_STAGES = ("kernels", "llvm", "llvm-opt", "asm")
+EARLY_STAGES = ("graph", "autodiff")
+LATE_STAGES = ("kernels", "memory", "dot", "llvm", "llvm-opt", "asm")
+_EXTENSIONS = {"llvm": "ll", "llvm-opt": "ll", "asm": "s", "dot": "dot"}
 
 
 def stage_names() -> tuple[str, ...]:
     """Every dumpable stage, in pipeline order."""
-    return ("graph",) + tuple(pipeline_names()) + LATE_STAGES
+    return EARLY_STAGES + tuple(pipeline_names()) + LATE_STAGES
 
 
 STAGES = stage_names()
+
+
+def _debug_level() -> int:
+    value = os.environ.get("KILN_DEBUG", "0") or "0"
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"KILN_DEBUG must be 0, 1 or 2, got {value!r}") from None
 
 
 @dataclass
@@ -57,18 +73,25 @@ class CompileOptions:
     threading: Threading | None = None
     cache: bool = True
     opt_level: int = 3
+    #: count cycles and calls per kernel (runtime: ``Program.profile()``); KILN_DEBUG=2
+    profile: bool = False
+    #: print each compile's pass records and stage times to stderr; KILN_DEBUG>=1
+    report: bool = False
 
     @staticmethod
     def from_env(**overrides) -> "CompileOptions":
         """Options from ``KILN_DUMP`` (comma-separated stages or "all"), ``KILN_DUMP_DIR``,
-        ``KILN_DISABLE_PASSES`` and ``KILN_DEBUG`` (>= 1 verifies after every pass), with
+        ``KILN_DISABLE_PASSES`` and ``KILN_DEBUG`` (>= 1: verify after every pass and print
+        each compile's steps with timings; 2: also profile every kernel at run time), with
         explicit keyword arguments winning."""
         env = os.environ
         opts = dict(
             dump=[s for s in env.get("KILN_DUMP", "").split(",") if s],
             dump_dir=env.get("KILN_DUMP_DIR") or None,
             disable=[s for s in env.get("KILN_DISABLE_PASSES", "").split(",") if s],
-            verify_each=int(env.get("KILN_DEBUG", "0") or 0) >= 1,
+            verify_each=_debug_level() >= 1,
+            report=_debug_level() >= 1,
+            profile=_debug_level() >= 2,
         )
         opts.update({k: v for k, v in overrides.items() if v is not None})
         return CompileOptions(**opts)
@@ -97,12 +120,19 @@ class CompiledProgram:
     passes: list[PassRecord]
     timings: dict[str, float] = field(default_factory=dict)   # stage -> seconds
     cache_event: object = None
-    stages: dict[str, str] = field(default_factory=dict)      # stage -> text (lazily for asm)
+    #: stage -> its text, or a function making it (texts cheap to derive are made on demand)
+    stages: dict[str, str | Callable[[], str]] = field(default_factory=dict)
 
     def stage_text(self, name: str) -> str:
         """The text of stage ``name`` (see :data:`STAGES`)."""
         if name in self.stages:
-            return self.stages[name]
+            text = self.stages[name]
+            if callable(text):
+                text = self.stages[name] = text()
+            return text
+        if name == "autodiff":
+            raise ValueError("stage 'autodiff' is not available: this program was compiled "
+                             "from a graph given as is, not from a forward graph and its loss")
         if name == "llvm-opt" and self.module.ir_after is not None:
             return self.module.ir_after
         if name == "asm":
@@ -111,6 +141,23 @@ class CompiledProgram:
             raise ValueError(f"unknown stage {name!r}; stages are {', '.join(STAGES)}")
         raise ValueError(f"stage {name!r} was not recorded for this program (it came from the "
                          "compile cache without it; dump it with the cache disabled)")
+
+    @property
+    def cycle_counter(self) -> Callable[[], int] | None:
+        """The counter a profiled program's kernel times are in (None when not profiled)."""
+        if self.layout.profile_slot is None:
+            return None
+        return self.module.ctypes_function(CYCLES, ctypes.c_int64, [])
+
+    def report(self) -> str:
+        """What the compile did and how long each step took (``KILN_DEBUG=1`` prints it)."""
+        kp = self.kernels
+        lines = [f"kiln: compiled @{kp.name}: {len(kp.kernels)} kernels, arena "
+                 f"{self.memory.arena_bytes} bytes, cache "
+                 f"{self.cache_event.kind if self.cache_event else 'off'}"]
+        lines += ["  " + str(r) for r in self.passes]
+        lines.append("  " + "  ".join(f"{k} {v * 1e3:.1f} ms" for k, v in self.timings.items()))
+        return "\n".join(lines)
 
     def dump(self, directory: str | os.PathLike, stages: Iterable[str] | None = None) -> list[Path]:
         """Write the chosen stages (default: all recorded) as ``NN-<stage>.<ext>``."""
@@ -124,24 +171,45 @@ class CompiledProgram:
                 text = self.stage_text(name)
             except ValueError:
                 continue
-            ext = {"llvm": "ll", "llvm-opt": "ll", "asm": "s"}.get(name, "txt")
+            ext = _EXTENSIONS.get(name, "txt")
             path = out / f"{pos:02d}-{name}.{ext}"
             path.write_text(text)
             written.append(path)
         return written
 
 
+def kernel_dot(graph: Graph, plan, program: KernelProgram) -> str:
+    """Graphviz DOT of ``graph`` with one cluster per kernel of ``program``: the nodes each
+    kernel computes (its roots, merged or with a contraction) plus those fused into them."""
+    from compiler.ir.dot import to_dot
+
+    members = plan.groups(graph)
+    nodes = {n.outputs[0].name: n for n in graph.nodes}
+    groups = {}
+    for k in program.kernels:
+        for root in k.nodes:
+            for name in members.get(root, [root]):
+                if name in nodes:
+                    groups.setdefault(nodes[name], k.name)
+    return to_dot(graph, groups)
+
+
 def compile_graph(graph: Graph, updates: Mapping[int, str] | None = None,
-                  options: CompileOptions | None = None) -> CompiledProgram:
-    """Compile ``graph`` (not modified: the passes work on a copy) to native code."""
+                  options: CompileOptions | None = None,
+                  source: str | None = None) -> CompiledProgram:
+    """Compile ``graph`` (not modified: the passes work on a copy) to native code. ``source``:
+    the text of the graph before autodiff, when ``graph`` is a training step built from it
+    (then it is the ``graph`` stage and ``graph`` itself the ``autodiff`` stage)."""
     from compiler.llvm.cache import get_or_compile
 
     opts = options or CompileOptions.from_env()
     wanted = opts.wanted()
     timings: dict[str, float] = {}
-    stages: dict[str, str] = {}
-    if "graph" in wanted:
-        stages["graph"] = str(graph)
+    stages: dict[str, str | Callable[[], str]] = {}
+    # (the input graph is never modified here, and programs keep theirs as built)
+    stages["autodiff" if source is not None else "graph"] = lambda: str(graph)
+    if source is not None:
+        stages["graph"] = source
 
     t0 = time.perf_counter()
     pm = PassManager(disable=opts.disable, verify_each=opts.verify_each,
@@ -154,10 +222,12 @@ def compile_graph(graph: Graph, updates: Mapping[int, str] | None = None,
     kp = lower(g, lazy=fusion.lazy, updates=updates or {}, epilogue=fusion.epilogue)
     memory = plan_memory(kp)
     timings["lower"] = time.perf_counter() - t0
-    stages["kernels"] = str(kp)
+    stages["kernels"] = lambda: str(kp)
+    stages["memory"] = lambda: format_memory(kp, memory)
+    stages["dot"] = lambda: kernel_dot(g, fusion, kp)
 
     t0 = time.perf_counter()
-    module, layout = generate(kp, opts.threading or Threading.host())
+    module, layout = generate(kp, opts.threading or Threading.host(), profile=opts.profile)
     ir_text = str(module)
     timings["codegen"] = time.perf_counter() - t0
     stages["llvm"] = ir_text
@@ -173,6 +243,8 @@ def compile_graph(graph: Graph, updates: Mapping[int, str] | None = None,
     entry = compiled.ctypes_function(ENTRY, ctypes.c_int32, [ctypes.c_void_p])
     result = CompiledProgram(g, kp, layout, memory, compiled, entry, pm.records, timings,
                              event, stages)
+    if opts.report:
+        print(result.report(), file=sys.stderr)
     if opts.dump_dir is not None and wanted:
         result.dump(opts.dump_dir, wanted)
     return result

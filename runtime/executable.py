@@ -67,10 +67,11 @@ class NativeRunner:
     def __init__(self, program, options: dict):
         self.program = program
         opts = options.pop("compile_options", None)
+        source = options.pop("source", None)
         if options:
             raise TypeError(f"llvm backend: unknown option(s) {', '.join(options)}")
         self.compiled = compile_graph(program.graph, program.updates,
-                                      opts or CompileOptions.from_env())
+                                      opts or CompileOptions.from_env(), source=source)
         kp, layout = self.compiled.kernels, self.compiled.layout
         self._status_messages = status_messages(kp)   # status code -> InputError message
         self.peak_bytes = kp.arena_bytes
@@ -103,6 +104,31 @@ class NativeRunner:
                 self._update_buffers.append(arr)
                 self._table[i] = arr.ctypes.data
         self._entry = self.compiled.entry
+        self._profile_counts = None
+        if layout.profile_slot is not None:
+            # (cycles, calls) per kernel, added to by the entry function
+            self._profile_counts = np.zeros(2 * len(kp.kernels), dtype=np.int64)
+            self._table[layout.profile_slot] = self._profile_counts.ctypes.data
+
+    def profile(self) -> list | None:
+        """Per-kernel times since the program was built or last reset (None if not profiled)."""
+        if self._profile_counts is None:
+            return None
+        from runtime.profile import KernelTime, cycles_per_second
+
+        rate = cycles_per_second(self.compiled.cycle_counter)
+        out = []
+        for i, k in enumerate(self.compiled.kernels.kernels):
+            touched = {id(b): b.nbytes for b in list(k.reads()) + list(k.writes())}
+            out.append(KernelTime(k.name, k.family, tuple(k.nodes),
+                                  int(self._profile_counts[2 * i + 1]),
+                                  float(self._profile_counts[2 * i]) / rate,
+                                  sum(touched.values()), int(getattr(k, "flops", 0) or 0)))
+        return out
+
+    def reset_profile(self) -> None:
+        if self._profile_counts is not None:
+            self._profile_counts[:] = 0
 
     def _bind_state(self) -> None:
         state = self.program.state

@@ -13,6 +13,7 @@ and the same state handling, so a program behaves identically whichever backend 
 """
 from __future__ import annotations
 
+import os
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -54,6 +55,10 @@ class Program:
         written into the state after each call and not returned.
     backend:
         ``"llvm"`` (compiled) or ``"eager"``.
+    options:
+        for the backend's runner: ``source`` (the text of the graph before autodiff, kept as
+        the ``graph`` stage of the compiled program's dumps), ``compile_options``
+        (:class:`compiler.pipeline.CompileOptions`, llvm), ``track_memory`` (eager).
     """
 
     def __init__(self, graph: Graph, state: Mapping[str, np.ndarray] | None = None,
@@ -89,12 +94,29 @@ class Program:
         self.input_names = [v.name for v in graph.inputs]
         self.result_indices = [i for i in range(len(graph.outputs)) if i not in self.updates]
         self._runner = _make_runner(self, options)
+        if self.profile() is not None and os.environ.get("KILN_DEBUG", "0").strip() == "2":
+            from runtime.profile import report_at_exit
+
+            report_at_exit(self)
 
     @property
     def compiled(self):
         """The :class:`~compiler.pipeline.CompiledProgram` behind an ``"llvm"`` program (kernel
         program, stages, pass timings, cache event); None for the eager backend."""
         return getattr(self._runner, "compiled", None)
+
+    def profile(self) -> list | None:
+        """Per-kernel run times (:class:`runtime.profile.KernelTime`) of a program compiled
+        with profiling (``compile_options=CompileOptions(profile=True)`` or ``KILN_DEBUG=2``);
+        None otherwise (and always for the eager backend)."""
+        fn = getattr(self._runner, "profile", None)
+        return fn() if fn is not None else None
+
+    def reset_profile(self) -> None:
+        """Zero the per-kernel counts (e.g. after warm-up calls)."""
+        fn = getattr(self._runner, "reset_profile", None)
+        if fn is not None:
+            fn()
 
     @property
     def peak_bytes(self) -> int:
@@ -135,6 +157,7 @@ class _EagerRunner:
 
         self.program = program
         self.track_memory = bool(options.pop("track_memory", False))
+        options.pop("source", None)   # only compiled programs keep stage texts
         if options:
             raise TypeError(f"eager backend: unknown option(s) {', '.join(options)}")
         self.interp = Interpreter(program.graph, check=False)

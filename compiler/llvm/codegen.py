@@ -36,7 +36,7 @@ from compiler.llvm.parallel import (Threading, body_function_type, emit_parallel
 from compiler.llvm.target import host_target
 
 __all__ = ["TableLayout", "generate", "kernel_buffers", "emit_program_entry", "ENTRY",
-           "PARALLEL_MIN_ELEMENTS"]
+           "CYCLES", "emit_cycle_counter", "PARALLEL_MIN_ELEMENTS"]
 
 ENTRY = "kiln_main"
 
@@ -53,9 +53,11 @@ class TableLayout:
     arena_slot: int = 0
     work_slot: int = 0
     work_bytes: int = 0
+    #: profiled programs: the slot of an i64 array of (cycles, calls) per kernel, else None
+    profile_slot: int | None = None
 
     def __len__(self) -> int:
-        return len(self.slots) + 2
+        return len(self.slots) + 2 + (self.profile_slot is not None)
 
 
 def kernel_buffers(k: Kernel) -> list[Buffer]:
@@ -129,6 +131,7 @@ class _Generator:
     def __init__(self, program: KernelProgram, threading: Threading, math_factory: Callable):
         self.p = program
         self.threading = threading
+        self.profile = False
         self.module = ir.Module(name=program.name)
         self.module.triple = host_target().triple
         self.math = math_factory(self.module)
@@ -597,7 +600,10 @@ class _Generator:
                 lay.slots.append(b)
         lay.arena_slot = len(lay.slots)
         lay.work_slot = lay.arena_slot + 1
-        emit_program_entry(self, p, ENTRY, lay.slots)
+        if self.profile:
+            lay.profile_slot = lay.work_slot + 1
+            emit_cycle_counter(self.module)
+        emit_program_entry(self, p, ENTRY, lay.slots, profile_slot=lay.profile_slot)
 
 
 #: A pseudo-buffer standing for the GEMM workspace slot of the table.
@@ -617,13 +623,35 @@ def _substitute_acc(e: ex.Expr, value: ex.Expr) -> ex.Expr:
     return done[id(e)]
 
 
+#: exported by profiled modules: the cycle counter the profile counts in, for calibration
+CYCLES = "kiln_cycles"
+
+
+def _read_cycles(module: ir.Module, b: ir.IRBuilder) -> ir.Value:
+    fn = module.globals.get("llvm.readcyclecounter")
+    if fn is None:
+        fn = ir.Function(module, ir.FunctionType(I64, []), name="llvm.readcyclecounter")
+    return b.call(fn, [])
+
+
+def emit_cycle_counter(module: ir.Module) -> ir.Function:
+    """``i64 kiln_cycles()``: the counter kernel times are measured in (the time-stamp counter
+    on x86), so the runtime can convert cycles to seconds."""
+    fn = ir.Function(module, ir.FunctionType(I64, []), name=CYCLES)
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    b.ret(_read_cycles(module, b))
+    return fn
+
+
 def emit_program_entry(gen, program: KernelProgram, name: str, slots: list[Buffer],
-                       extra_addresses: dict[int, ir.Value] | None = None) -> ir.Function:
+                       extra_addresses: dict[int, ir.Value] | None = None,
+                       profile_slot: int | None = None) -> ir.Function:
     """``i32 @name(ptr table)`` running every kernel of ``program`` in order.
 
-    ``table`` holds one address per buffer of ``slots``, then the arena, then the workspace.
-    Temps live at arena + offset, constants are module globals. Kernels that return a status
-    (i32) stop the program at the first non-zero one, which is returned.
+    ``table`` holds one address per buffer of ``slots``, then the arena, then the workspace,
+    then (``profile_slot``) an i64 array that gets, per kernel, the cycles spent in it and the
+    number of calls added. Temps live at arena + offset, constants are module globals. Kernels
+    that return a status (i32) stop the program at the first non-zero one, which is returned.
     """
     fn = ir.Function(gen.module, ir.FunctionType(I32, [PTR]), name=name)
     fn.attributes.add("nounwind")
@@ -642,14 +670,21 @@ def emit_program_entry(gen, program: KernelProgram, name: str, slots: list[Buffe
     addr[id(WORKSPACE)] = work
     if extra_addresses:
         addr.update(extra_addresses)
-    for k in program.kernels:
+    prof = slot(profile_slot) if profile_slot is not None else None
+    for pos, k in enumerate(program.kernels):
         bufs = kernel_buffers(k)
         at = ir.ArrayType(PTR, max(1, len(bufs)))
         arr = alloca(b, at, name=f"args.{k.name}")
         for i, buf in enumerate(bufs):
             b.store(addr[id(buf)], b.gep(arr, [I64(0), I64(i)], inbounds=True, source_etype=at))
         kfn = gen.module.globals[k.name]
+        start = _read_cycles(gen.module, b) if prof is not None else None
         status = b.call(kfn, [arr])
+        if prof is not None:
+            spent = b.sub(_read_cycles(gen.module, b), start)
+            for j, amount in ((2 * pos, spent), (2 * pos + 1, I64(1))):
+                p = b.gep(prof, [I64(j)], inbounds=True, source_etype=I64)
+                b.store(b.add(b.load(p, typ=I64), amount), p)
         if isinstance(kfn.function_type.return_type, ir.IntType):
             ok = b.icmp_signed("==", status, I32(0))
             cont = fn.append_basic_block(f"after.{k.name}")
@@ -666,13 +701,16 @@ _DISPATCH = {Elementwise: "elementwise", Reduce: "reduce", Softmax: "softmax", M
 
 
 def generate(program: KernelProgram, threading: Threading | None = None,
-             math_factory: Callable | None = None) -> tuple[ir.Module, TableLayout]:
-    """Build the LLVM module of ``program`` (temps must already have arena offsets)."""
+             math_factory: Callable | None = None,
+             profile: bool = False) -> tuple[ir.Module, TableLayout]:
+    """Build the LLVM module of ``program`` (temps must already have arena offsets).
+    ``profile``: count cycles and calls per kernel (see :func:`emit_program_entry`)."""
     if math_factory is None:
         from compiler.llvm.mathlib import default_math
 
         math_factory = default_math
     gen = _Generator(program, threading or Threading.host(), math_factory)
+    gen.profile = profile
     gen.emit_kernels(program.kernels)
     gen.entry()
     gen.layout.work_bytes = getattr(gen, "work_bytes", 0)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from compiler.kernels.ir import Buffer, KernelProgram
 
-__all__ = ["ALIGNMENT", "MemoryPlan", "plan_memory", "live_ranges"]
+__all__ = ["ALIGNMENT", "MemoryPlan", "plan_memory", "live_ranges", "format_memory"]
 
 ALIGNMENT = 64
 
@@ -72,3 +72,16 @@ def plan_memory(program: KernelProgram) -> MemoryPlan:
                    if ranges[id(b)][0] <= i <= ranges[id(b)][1])
         peak = max(peak, live)
     return MemoryPlan(arena, sum(_align(b.nbytes) for b in temps), peak)
+
+
+def format_memory(program: KernelProgram, plan: MemoryPlan) -> str:
+    """The ``memory`` dump: the arena figures, then every temp with its arena range, size and
+    live range (kernel positions), in offset order."""
+    ranges = live_ranges(program)
+    lines = [f"arena {plan.arena_bytes} bytes (no reuse: {plan.naive_bytes}; most live at once: "
+             f"{plan.peak_live_bytes}); {len(program.temps)} temps, alignment {ALIGNMENT}"]
+    for b in sorted(program.temps, key=lambda t: (t.offset or 0, t.name)):
+        first, last = ranges.get(id(b), (0, 0))
+        lines.append(f"  [{b.offset:>10}, {b.offset + b.nbytes:>10})  {b.nbytes:>10} B  "
+                     f"%{b.name}: {b.dtype}[{b.numel}]  live k{first}..k{last}")
+    return "\n".join(lines) + "\n"

@@ -110,7 +110,12 @@ def _build_step(model, kind: str, xs: list[np.ndarray], ys: list | None) -> Step
                     stat_layout.append((m, len(stats)))
     updates: dict[int, str] = {}
     update_values: list = []
+    source = None
     if kind == "train":
+        # the forward graph and its loss, before gradients: the "graph" stage of dumps
+        b.graph.outputs[:] = results
+        source = str(b.graph)
+        b.graph.outputs.clear()
         update_values = _train_updates(model, ctx, results[0])
     for w, v in ctx.state_updates:
         update_values.append((w.param_name, v))
@@ -121,7 +126,8 @@ def _build_step(model, kind: str, xs: list[np.ndarray], ys: list | None) -> Step
     state = {w.param_name: w.array for w in ctx.bound}
     if kind == "train":
         state.update(model._train_slot_state)
-    program = Program(b.graph, state=state, updates=updates, backend=model._backend)
+    program = Program(b.graph, state=state, updates=updates, backend=model._backend,
+                      source=source)
     for name, arr in state.items():
         # The contract that lets programs of several batch sizes share weights and slots.
         if program.state[name] is not arr:

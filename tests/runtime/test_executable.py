@@ -102,10 +102,18 @@ def test_dump_writes_every_stage_in_pipeline_order(tmp_path):
     p = Program(_linreg(), state={"w": np.zeros((3, 1), np.float32)}, updates={1: "w"},
                 backend="llvm", compile_options=opts)
     files = sorted(f.name for f in tmp_path.iterdir())
-    assert [f.split("-", 1)[1].rsplit(".", 1)[0] for f in files] == list(STAGES)
+    # a graph given as is has no separate autodiff stage (that needs the forward graph)
+    assert [f.split("-", 1)[1].rsplit(".", 1)[0] for f in files] == \
+        [s for s in STAGES if s != "autodiff"]
+    assert [int(f.split("-", 1)[0]) for f in files] == \
+        [i for i, s in enumerate(STAGES) if s != "autodiff"]
     text = {f.split("-", 1)[1].rsplit(".", 1)[0]: (tmp_path / f).read_text() for f in files}
     assert "graph @linreg" in text["graph"]
     assert "fused kernels" in text["fuse"]
+    assert re.match(r"arena \d+ bytes \(no reuse: \d+; most live at once: \d+\)", text["memory"])
+    assert text["dot"].startswith("strict digraph") and "cluster_" in text["dot"]
+    with pytest.raises(ValueError, match="'autodiff' is not available"):
+        p.compiled.stage_text("autodiff")
     # the prediction's matmul carries the residual subtraction as its epilogue
     assert re.search(r"kernel @k0_\S+ contraction \(%matmul, %sub", text["kernels"])
     assert "define i32 @kiln_main" in text["llvm"] or 'define i32 @"kiln_main"' in text["llvm"]
@@ -116,3 +124,37 @@ def test_dump_writes_every_stage_in_pipeline_order(tmp_path):
 def test_unknown_dump_stage_is_an_error():
     with pytest.raises(ValueError, match=r"unknown dump stage\(s\) nope; stages are graph"):
         CompileOptions(dump=["nope"]).wanted()
+
+
+def test_model_training_step_keeps_the_forward_graph_as_its_graph_stage(tmp_path):
+    from frontend.keras.layers import Dense
+    from frontend.keras.models import Sequential
+    from frontend.models.steps import get_step
+
+    m = Sequential([Dense(3, activation="relu", input_shape=(4,)), Dense(1)])
+    m.compile("sgd", "mse")
+    x, y = np.zeros((2, 4), np.float32), np.zeros((2, 1), np.float32)
+    compiled = get_step(m, "train", [x], [y]).program.compiled
+    forward, full = compiled.stage_text("graph"), compiled.stage_text("autodiff")
+    assert "matmul" in forward and "loc(\"loss\")" in forward
+    assert "/grad" not in forward and "sgd" not in forward    # no gradients, no updates yet
+    assert "/grad" in full and "sgd.learning_rate" in full
+
+
+def test_kernel_dot_has_one_cluster_per_kernel_with_its_fused_nodes():
+    import pydot
+
+    p = Program(_linreg(), state={"w": np.zeros((3, 1), np.float32)}, updates={1: "w"},
+                backend="llvm", compile_options=CompileOptions(cache=False))
+    compiled = p.compiled
+    (dot,) = pydot.graph_from_dot_data(compiled.stage_text("dot"))
+    clusters = {c.get_name(): c for c in dot.get_subgraphs()}
+    kernels = compiled.kernels.kernels
+    # every kernel computing at least one graph node of the optimized graph is a cluster
+    assert len(clusters) == sum(1 for k in kernels if k.nodes)
+    labels = {c.get("label").strip('"') for c in clusters.values()}
+    assert {k.name for k in kernels if k.nodes} == labels
+    # the matmul sits in the same cluster as the subtraction fused into its epilogue
+    first = next(c for c in clusters.values() if c.get("label").strip('"') == kernels[0].name)
+    ops = " ".join(str(n.get("label")) for n in first.get_nodes())
+    assert "matmul" in ops and "sub" in ops
