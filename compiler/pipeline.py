@@ -38,6 +38,8 @@ from compiler.passes.memory import MemoryPlan, format_memory, plan_memory
 
 __all__ = ["CompileOptions", "CompiledProgram", "compile_graph", "STAGES", "stage_names"]
 
+#: passes over the kernel program (run inside lowering), disabled by name like graph passes
+KERNEL_PASSES = ("merge",)
 EARLY_STAGES = ("graph", "autodiff")
 LATE_STAGES = ("kernels", "memory", "dot", "llvm", "llvm-opt", "asm")
 _EXTENSIONS = {"llvm": "ll", "llvm-opt": "ll", "asm": "s", "dot": "dot"}
@@ -212,14 +214,20 @@ def compile_graph(graph: Graph, updates: Mapping[int, str] | None = None,
         stages["graph"] = source
 
     t0 = time.perf_counter()
-    pm = PassManager(disable=opts.disable, verify_each=opts.verify_each,
+    disabled = set(opts.disable)
+    unknown = disabled - set(pipeline_names()) - set(KERNEL_PASSES)
+    if unknown:
+        raise ValueError(f"cannot disable unknown pass(es) {', '.join(sorted(unknown))}; "
+                         f"passes are {', '.join(pipeline_names() + list(KERNEL_PASSES))}")
+    pm = PassManager(disable=disabled - set(KERNEL_PASSES), verify_each=opts.verify_each,
                      dump=wanted)
     g, fusion = pm.run(graph)
     timings["passes"] = time.perf_counter() - t0
     stages.update(pm.dumps)
 
     t0 = time.perf_counter()
-    kp = lower(g, lazy=fusion.lazy, updates=updates or {}, epilogue=fusion.epilogue)
+    kp = lower(g, lazy=fusion.lazy, updates=updates or {}, epilogue=fusion.epilogue,
+               merge="merge" not in disabled)
     memory = plan_memory(kp)
     timings["lower"] = time.perf_counter() - t0
     stages["kernels"] = lambda: str(kp)
