@@ -1,160 +1,172 @@
-"""Training-step and matmul benchmarks: compiled (kiln llvm) vs eager (kiln's numpy interpreter),
-medians over repetitions after warm-up, all figures from the same run.
+"""Training-step, predict and matmul benchmarks: kiln compiled (LLVM) vs kiln eager (numpy
+interpreter) vs PyTorch (when installed), medians after warm-up, all figures from one run.
 
-    python benchmarks/bench_steps.py            # all
-    python benchmarks/bench_steps.py mlp linreg # some
+    python benchmarks/bench_steps.py                     # the whole suite and the matmuls
+    python benchmarks/bench_steps.py mlp matmul          # some
+    python benchmarks/bench_steps.py --threads 1         # everything on one thread
+    python benchmarks/bench_steps.py --json out.json     # also write the records
 
-Programs (the performance floor of issue 4):
-  mlp     784-128-64-10 MLP, batch 64, softmax cross-entropy, SGD momentum 0.9
-  linreg  linear regression, 5 features, batch 5, MSE, SGD
-  cnn     the seed CNN (28x28x1, conv32-pool-conv64-pool-conv64-dense64-dense10), batch 32,
-          Adam (needs the conv/pool lowering)
-  matmul  512x512 float32 matmul, one thread for both numpy and kiln
+Models: the built-in suite of frontend.benchmark (the seed programs' models: mlp, mnist_cnn,
+cnn_keras, linear_regression, rnn_keras_subclass, text_lstm), each program checked for equal
+losses across the backends before it is timed (see frontend/bench/runner.py).
 
-Each compiled program is first checked against eager on the same inputs and weights (same
-loss within tolerance) before it is timed. Compile times are reported cold (cache disabled)
-and warm (from the on-disk cache).
+matmul: 512x512 float32 ``A @ B``, kiln's compiled GEMM vs numpy (OpenBLAS), on 1 and on 2
+threads. OpenBLAS reads ``OPENBLAS_NUM_THREADS`` once, when numpy is loaded, so each thread
+count runs in a child process with ``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS`` and
+``KILN_NUM_THREADS`` set before anything is imported; ``--threads N`` runs the model suite in
+such a child too.
+
+The machine is shared: the load average before and after is printed; under load, every
+2-thread kernel (OpenBLAS's and kiln's libgomp regions alike) can wait a scheduler time slice
+(4 ms here) for its second thread, so compare only figures from the same run.
 """
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import subprocess
 import sys
 import time
 
-import numpy as np  # noqa: E402
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, ROOT)
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
-
-from compiler import GraphBuilder  # noqa: E402
-from compiler.ops.losses import LOSSES  # noqa: E402
-from compiler.passes.autodiff import gradients  # noqa: E402
-from compiler.pipeline import CompileOptions  # noqa: E402
-from runtime.optimizers import SGD, Adam  # noqa: E402
-from runtime.program import Program  # noqa: E402
+_CHILD_ENV = "KILN_BENCH_CHILD"
+MATMUL_N = 512
+MATMUL_THREADS = (1, 2)
 
 
-def median_time(fn, reps: int, warmup: int = 3) -> float:
+def thread_env(n: int) -> dict[str, str]:
+    """The environment of a child restricted to ``n`` threads everywhere."""
+    env = dict(os.environ)
+    env.update({"OPENBLAS_NUM_THREADS": str(n), "OMP_NUM_THREADS": str(n),
+                "MKL_NUM_THREADS": str(n), "KILN_NUM_THREADS": str(n), _CHILD_ENV: "1"})
+    return env
+
+
+def _median_ms(fn, repeats: int, warmup: int = 3) -> float:
     for _ in range(warmup):
         fn()
     ts = []
-    for _ in range(reps):
+    for _ in range(repeats):
         t0 = time.perf_counter()
         fn()
         ts.append(time.perf_counter() - t0)
-    return float(np.median(ts))
+    ts.sort()
+    return ts[len(ts) // 2] * 1e3
 
 
-def dense(b, x, n_in, n_out, name, act, rng, state):
-    w = b.param(f"{name}.kernel", (n_in, n_out))
-    bias = b.param(f"{name}.bias", (n_out,))
-    lim = np.sqrt(6.0 / (n_in + n_out))
-    state[w.name] = rng.uniform(-lim, lim, size=(n_in, n_out)).astype(np.float32)
-    state[bias.name] = np.zeros(n_out, np.float32)
-    with b.location(name):
-        y = b.add(b.matmul(x, w), bias)
-        return getattr(b, act)(y) if act else y, [w, bias]
+def matmul_child(threads: int) -> None:
+    """Runs in a child whose thread variables were set before numpy loaded; prints JSON."""
+    import numpy as np
 
+    from compiler import GraphBuilder
+    from compiler.llvm.parallel import Threading
+    from compiler.pipeline import CompileOptions
+    from runtime.program import Program
 
-def train_step_graph(name, build_model, optimizer, loss_fn, x_shape, y_shape, y_dtype):
+    n = MATMUL_N
+    b = GraphBuilder(name=f"matmul{n}")
+    b.output(b.matmul(b.input("a", (n, n)), b.input("b", (n, n))))
     rng = np.random.default_rng(0)
-    b = GraphBuilder(name=name)
-    x = b.input("x", x_shape)
-    y = b.input("y", y_shape, y_dtype)
-    state: dict[str, np.ndarray] = {}
-    out, params = build_model(b, x, rng, state)
-    loss = loss_fn(b, y, out)
-    grads = gradients(b.graph, loss, params)
-    upd = optimizer.build(b, params, grads)
-    state.update(upd.initial_state)
-    names = list(upd.new_values)
-    b.output(loss, *[upd.new_values[n] for n in names])
-    updates = {i + 1: n for i, n in enumerate(names)}
-    return b.graph, state, updates
+    A = rng.random((n, n), dtype=np.float32)
+    B = rng.random((n, n), dtype=np.float32)
+    p = Program(b.graph, backend="llvm",
+                compile_options=CompileOptions(threading=Threading(threads)))
+    np.testing.assert_allclose(p([A, B])[0], A @ B, rtol=1e-4)
+    # separate blocks: numpy's threads, then kiln's (see frontend/bench/timing.py)
+    tn = _median_ms(lambda: A @ B, 50)
+    tk = _median_ms(lambda: p([A, B]), 50)
+    print(json.dumps({"threads": threads, "numpy_ms": tn, "kiln_ms": tk}))
 
 
-def mlp(b, x, rng, state):
-    h, p1 = dense(b, x, 784, 128, "dense_1", "relu", rng, state)
-    h, p2 = dense(b, h, 128, 64, "dense_2", "relu", rng, state)
-    out, p3 = dense(b, h, 64, 10, "dense_3", None, rng, state)
-    return out, p1 + p2 + p3
+def run_matmuls() -> list[dict]:
+    out = []
+    for t in MATMUL_THREADS:
+        r = subprocess.run([sys.executable, os.path.abspath(__file__), "--matmul-child", str(t)],
+                           env=thread_env(t), capture_output=True, text=True, check=False)
+        if r.returncode != 0:
+            raise RuntimeError(f"matmul child ({t} threads) failed:\n{r.stderr}")
+        out.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    return out
 
 
-def linreg(b, x, rng, state):
-    out, p = dense(b, x, 5, 1, "dense", None, rng, state)
-    return out, p
+def matmul_table(rows: list[dict]) -> str:
+    gf = 2 * MATMUL_N ** 3 / 1e9
+    lines = [f"| {MATMUL_N}^2 f32 matmul | numpy ms | numpy GFLOP/s | kiln ms | kiln GFLOP/s | "
+             "numpy/kiln |", "| --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        tn, tk = r["numpy_ms"], r["kiln_ms"]
+        lines.append(f"| {r['threads']} thread(s) | {tn:.3f} | {gf / tn * 1e3:.1f} | {tk:.3f} | "
+                     f"{gf / tk * 1e3:.1f} | {tn / tk:.2f}x |")
+    return "\n".join(lines)
 
 
-def bench_program(label, graph, state, updates, inputs, reps):
-    progs = {}
-    for backend in ("eager", "llvm"):
-        st = {k: v.copy() for k, v in state.items()}
-        t0 = time.perf_counter()
-        opts = {} if backend == "eager" else {"compile_options": CompileOptions(cache=False)}
-        progs[backend] = Program(graph, st, updates, backend=backend, **opts)
-        if backend == "llvm":
-            cold = time.perf_counter() - t0
-            t0 = time.perf_counter()
-            Program(graph, {k: v.copy() for k, v in state.items()}, updates, backend="llvm")
-            Program(graph, {k: v.copy() for k, v in state.items()}, updates, backend="llvm")
-            t1 = time.perf_counter()
-            Program(graph, {k: v.copy() for k, v in state.items()}, updates, backend="llvm")
-            warm = time.perf_counter() - t1
-    le = progs["eager"](inputs)[0]
-    ll = progs["llvm"](inputs)[0]
-    assert np.allclose(le, ll, rtol=1e-4, atol=1e-5), (label, le, ll)
-    te = median_time(lambda: progs["eager"](inputs), reps)
-    tl = median_time(lambda: progs["llvm"](inputs), reps)
-    k = progs["llvm"]._runner.compiled.kernels
-    print(f"{label:<8} eager {te * 1e3:8.3f} ms   compiled {tl * 1e3:8.3f} ms   ratio {te / tl:5.2f}x"
-          f"   kernels {len(k.kernels):3d}   arena {k.arena_bytes / 1024:7.1f} KiB"
-          f"   compile cold {cold:5.2f} s  cached {warm:5.3f} s", flush=True)
-
-
-def run_mlp():
-    def loss(b, y, logits):
-        return LOSSES["sparse_categorical_crossentropy"](b, y, logits, from_logits=True)
-
-    g, st, upd = train_step_graph("mlp_step", mlp, SGD(learning_rate=0.01, momentum=0.9),
-                                  loss, (64, 784), (64,), "i64")
-    rng = np.random.default_rng(1)
-    inputs = {"x": rng.random((64, 784), dtype=np.float32),
-              "y": rng.integers(0, 10, 64).astype(np.int64)}
-    bench_program("mlp", g, st, upd, inputs, 200)
-
-
-def run_linreg():
-    g, st, upd = train_step_graph("linreg_step", linreg, SGD(learning_rate=0.01),
-                                  LOSSES["mean_squared_error"], (5, 5), (5, 1), "f32")
-    X = np.array([[1, 2, 3, 4, 5], [2, 3, 4, 5, 6], [3, 4, 5, 6, 7], [4, 5, 6, 7, 8],
-                  [5, 6, 7, 8, 9]], np.float32) / 10
-    y = (X @ np.arange(1, 6, dtype=np.float32) + 1).reshape(5, 1)
-    bench_program("linreg", g, st, upd, {"x": X, "y": y}, 2000)
-
-
-def run_matmul():
-    b = GraphBuilder(name="matmul512")
-    x = b.input("a", (512, 512))
-    w = b.input("b", (512, 512))
-    b.output(b.matmul(x, w))
-    rng = np.random.default_rng(0)
-    A = rng.random((512, 512), dtype=np.float32)
-    B = rng.random((512, 512), dtype=np.float32)
+def machine_line() -> str:
+    from frontend.bench.torch_mirror import torch_available, torch_threads
     from compiler.llvm.parallel import Threading
 
-    p = Program(b.graph, backend="llvm",
-                compile_options=CompileOptions(threading=Threading(1)))
-    np.testing.assert_allclose(p([A, B])[0], A @ B, rtol=1e-4)
-    tn = median_time(lambda: A @ B, 30)
-    tk = median_time(lambda: p([A, B]), 30)
-    gf = 2 * 512 ** 3 / 1e9
-    print(f"matmul512 numpy {tn * 1e3:7.3f} ms ({gf / tn:6.1f} GFLOP/s)   kiln {tk * 1e3:7.3f} ms "
-          f"({gf / tk:6.1f} GFLOP/s)   kiln/numpy speed {tn / tk:5.2f}  (OPENBLAS_NUM_THREADS="
-          f"{os.environ.get('OPENBLAS_NUM_THREADS', 'unset')})", flush=True)
+    torch_v = "not installed"
+    if torch_available():
+        import torch
+        torch_v = f"{torch.__version__}, {torch_threads()} thread(s)"
+    return (f"CPUs available {len(os.sched_getaffinity(0))}; kiln threads "
+            f"{Threading.host().num_threads}; OPENBLAS_NUM_THREADS="
+            f"{os.environ.get('OPENBLAS_NUM_THREADS', 'unset')}; torch {torch_v}; "
+            f"load average {os.getloadavg()[0]:.2f}")
 
 
-BENCHES = {"mlp": run_mlp, "linreg": run_linreg, "matmul": run_matmul}
+def run_models(names: list[str], repeats: int, max_seconds: float, json_path: str | None) -> None:
+    from frontend.benchmark import bench_model, format_table, suite
+
+    records = []
+    for e in suite():
+        if e.name not in names:
+            continue
+        x, y = e.data
+        t0 = time.perf_counter()
+        records += bench_model(e.factory, x, y, name=e.name, batch=e.batch, repeats=repeats,
+                               max_seconds=max_seconds)
+        print(f"  {e.name}: {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
+    print(format_table(records))
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump([r.to_json() for r in records], f, indent=1)
+
+
+def main(argv: list[str] | None = None) -> None:
+    from frontend.bench.suite import SUITE_NAMES
+
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("names", nargs="*", help=f"any of {', '.join(SUITE_NAMES)}, matmul")
+    ap.add_argument("--repeats", type=int, default=50)
+    ap.add_argument("--max-seconds", type=float, default=20.0,
+                    help="cap on each backend's timed block (at least 3 calls)")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="run the models in a child restricted to this many threads")
+    ap.add_argument("--json", default=None, help="write the model records here")
+    ap.add_argument("--matmul-child", type=int, default=None, help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.matmul_child is not None:
+        matmul_child(args.matmul_child)
+        return
+    names = args.names or list(SUITE_NAMES) + ["matmul"]
+    unknown = [n for n in names if n not in SUITE_NAMES and n != "matmul"]
+    if unknown:
+        ap.error(f"unknown benchmark(s) {', '.join(unknown)}")
+    if args.threads is not None and not os.environ.get(_CHILD_ENV):
+        cmd = [sys.executable, os.path.abspath(__file__)] + [a for a in (argv or sys.argv[1:])]
+        sys.exit(subprocess.run(cmd, env=thread_env(args.threads), check=False).returncode)
+    print(machine_line(), flush=True)
+    models = [n for n in names if n != "matmul"]
+    if models:
+        run_models(models, args.repeats, args.max_seconds, args.json)
+    if "matmul" in names:
+        print()
+        print(matmul_table(run_matmuls()))
+    print(f"\nload average after: {os.getloadavg()[0]:.2f}")
+
 
 if __name__ == "__main__":
-    names = [a for a in sys.argv[1:] if not a.startswith("-")] or list(BENCHES)
-    for n in names:
-        BENCHES[n]()
+    main()

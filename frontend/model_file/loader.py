@@ -7,6 +7,7 @@ registries.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Any
 
@@ -114,7 +115,7 @@ def _check_against_dataset(where: Where, model, spec) -> None:
                           f"{first.input_dim}")
 
 
-def load_model_file(path: str | os.PathLike):
+def load_model_file(path: str | os.PathLike, *, seed: int | None = None):
     """Load a declared model (``.toml`` or ``.json``): built, compiled when the file has a
     ``[compile]`` section, and carrying ``model.declaration`` (a
     :class:`~frontend.model_file.declaration.ModelDeclaration`).
@@ -122,7 +123,8 @@ def load_model_file(path: str | os.PathLike):
     Raises :class:`ModelFileError` naming the file, the key path and its line for every
     problem (unknown key, layer type or argument, wrong value type or range, syntax error,
     missing file or data). With ``[training] seed`` the global seed is set (see
-    :func:`frontend.initializers.set_random_seed`) just before the layers are built.
+    :func:`frontend.initializers.set_random_seed`) just before the layers are built;
+    ``seed`` overrides it (``kiln train --seed``) and is recorded in the declaration.
     """
     file = os.fspath(path)
     data, lines, fmt = read_model_source(file)
@@ -136,6 +138,8 @@ def load_model_file(path: str | os.PathLike):
     if model_t is None:
         raise where.error((), "missing required section [model] (the layers)")
     training = _check_training(top.child("training", "[training]"))
+    if seed is not None:
+        training = dataclasses.replace(training, seed=seed)
     build = build_model(where, model_t, seed_fn=_seeder(training.seed))
     compile_t = top.child("compile", "[compile]")
     compile_kwargs, compile_settings = _check_compile(where, compile_t) if compile_t \

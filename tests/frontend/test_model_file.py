@@ -602,3 +602,15 @@ def test_dataset_spec_is_frozen():
     assert isinstance(spec, DatasetSpec) and os.path.isabs(spec.path)
     with pytest.raises(dataclasses.FrozenInstanceError):
         spec.n_train = 3  # type: ignore[misc]
+
+
+def test_seed_argument_replaces_the_declared_seed():
+    path = EXAMPLES / "mlp.toml"
+    declared = load_model_file(path)
+    again = load_model_file(path, seed=declared.declaration.training.seed)
+    other = load_model_file(path, seed=12345)
+    assert other.declaration.training.seed == 12345
+    for a, b in zip(declared.get_weights(), again.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for a, b in
+               zip(declared.get_weights(), other.get_weights()))

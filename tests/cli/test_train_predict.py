@@ -1,0 +1,86 @@
+"""``kiln train`` and ``kiln predict`` end to end on the tiny model files."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import TINY_PY, TINY_TOML, assert_error, run_kiln
+
+
+@pytest.fixture(scope="module")
+def trained(workdir):
+    """tiny.toml trained with explicit options (2 epochs, 48 samples, seed 3)."""
+    proc = run_kiln("train", TINY_TOML, "--epochs", "2", "--batch-size", "16", "--limit", "48",
+                    "--seed", "3", "-o", "out", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    return proc, workdir / "out"
+
+
+def test_train_prints_each_epoch_and_saves_weights_and_metrics(trained):
+    proc, out = trained
+    lines = proc.stdout.splitlines()
+    assert lines[0].startswith(f"training {TINY_TOML}: model 'tiny', 48 samples, 2 epoch(s), "
+                               f"batch 16, backend llvm, seed 3")
+    assert lines[1].startswith("epoch 1/2: loss ") and " - accuracy " in lines[1]
+    assert lines[2].startswith("epoch 2/2: loss ")
+    assert lines[3].startswith("test (32 samples): loss ")
+    assert proc.stderr == ""            # no progress bar when stderr is not a terminal
+    record = json.loads((out / "metrics.json").read_text())
+    assert record["epochs"] == 2 and record["batch_size"] == 16 and record["seed"] == 3
+    assert len(record["history"]["loss"]) == 2
+    assert set(record["test"]) == {"loss", "accuracy"}
+    with np.load(out / "weights.npz") as w:
+        assert w["dense/kernel"].shape == (8, 16) and w["dense_1/kernel"].shape == (16, 3)
+
+
+def test_eager_backend_trains_the_same(trained, workdir):
+    """Same file, options and seed on the eager backend: the same losses (float32 rounding)."""
+    proc = run_kiln("train", TINY_TOML, "--epochs", "2", "--batch-size", "16", "--limit", "48",
+                    "--seed", "3", "--backend", "eager", "-o", "out_eager", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    assert "backend eager" in proc.stdout.splitlines()[0]
+    compiled = json.loads((trained[1] / "metrics.json").read_text())["history"]["loss"]
+    eager = json.loads((workdir / "out_eager" / "metrics.json").read_text())["history"]["loss"]
+    np.testing.assert_allclose(eager, compiled, rtol=1e-4)
+
+
+def test_python_model_file_with_smoke_settings(workdir):
+    proc = run_kiln("train", TINY_PY, "--smoke", "-o", "out_py", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert "model 'tiny_mlp', 32 samples, 1 epoch(s), batch 16" in lines[0]   # smoke dict
+    assert lines[1].startswith("epoch 1/1: loss ")
+    assert lines[2].startswith("test (16 samples): ")
+    assert (workdir / "out_py" / "weights.npz").exists()
+
+
+def test_predict_writes_probabilities(trained, workdir):
+    x = np.random.default_rng(1).normal(size=(5, 8)).astype(np.float32)
+    np.save(workdir / "x.npy", x)
+    proc = run_kiln("predict", TINY_TOML, "--weights", trained[1] / "weights.npz",
+                    "--input", "x.npy", "-o", "p.npy", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "wrote predictions float32[5, 3] to p.npy"
+    p = np.load(workdir / "p.npy")
+    assert p.shape == (5, 3)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0, rtol=1e-5)   # softmax rows
+
+
+def test_predict_rejects_weights_of_the_wrong_shape(trained, workdir):
+    with np.load(trained[1] / "weights.npz") as w:
+        weights = {k: w[k] for k in w.files}
+    weights["dense/kernel"] = np.zeros((8, 17), np.float32)
+    np.savez(workdir / "bad_weights.npz", **weights)
+    np.save(workdir / "x5.npy", np.zeros((5, 8), np.float32))
+    proc = run_kiln("predict", TINY_TOML, "--weights", "bad_weights.npz", "--input", "x5.npy",
+                    cwd=workdir)
+    assert_error(proc, 1, "bad_weights.npz", "'dense/kernel'", "(8, 16)", "(8, 17)")
+
+
+def test_predict_rejects_input_of_the_wrong_shape(trained, workdir):
+    np.save(workdir / "x_bad.npy", np.zeros((5, 7), np.float32))
+    proc = run_kiln("predict", TINY_TOML, "--weights", trained[1] / "weights.npz",
+                    "--input", "x_bad.npy", cwd=workdir)
+    assert_error(proc, 1, "x_bad.npy", "(None, 8)", "(5, 7)")
