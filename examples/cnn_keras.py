@@ -24,7 +24,9 @@ def load(n_train: int, n_test: int):
     return prep(x_train[:n_train]), y_train[:n_train], prep(x_test[:n_test]), y_test[:n_test]
 
 
-def main(argv=None) -> float:
+def main(argv=None, callbacks=None) -> float:
+    """Run the example with command line ``argv``; ``callbacks`` are extra callbacks for
+    ``fit`` (the tests record per-batch losses with one). Returns the reported metric."""
     args = parser(__doc__, epochs=10).parse_args(argv)
     utils.set_random_seed(0)
     x_train, y_train, x_test, y_test = load(96, 64) if args.smoke else load(60000, 10000)
@@ -43,7 +45,8 @@ def main(argv=None) -> float:
                   metrics=['accuracy'], backend=args.backend)
     model.summary()
     verbose = args.verbose if args.verbose is not None else (0 if args.smoke else 1)
-    model.fit(x_train, y_train, epochs=epochs, batch_size=32, verbose=verbose)
+    model.fit(x_train, y_train, epochs=epochs, batch_size=32, verbose=verbose,
+              callbacks=callbacks)
     loss, acc = model.evaluate(x_test, y_test, verbose=0)
     print(f"test loss {loss:.4f}  test accuracy {acc:.3f}")
     return acc

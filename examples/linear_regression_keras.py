@@ -22,7 +22,9 @@ from frontend import keras
 from frontend.keras import utils
 
 
-def main(argv=None) -> float:
+def main(argv=None, callbacks=None) -> float:
+    """Run the example with command line ``argv``; ``callbacks`` are extra callbacks for
+    ``fit`` (the tests record per-batch losses with one). Returns the reported metric."""
     args = parser(__doc__, epochs=1000).parse_args(argv)
     utils.set_random_seed(0)
     epochs = min(args.epochs, 300) if args.smoke else args.epochs
@@ -34,7 +36,7 @@ def main(argv=None) -> float:
 
     model = keras.Sequential([keras.layers.Dense(1, input_shape=(X.shape[1],))])
     model.compile(optimizer='sgd', loss='mean_squared_error', backend=args.backend)
-    model.fit(Xn, y, epochs=epochs, verbose=0)
+    model.fit(Xn, y, epochs=epochs, verbose=0, callbacks=callbacks)
     predictions = model.predict(Xn, verbose=0)
     err = float(np.abs(predictions.ravel() - y).max())
     print("targets:    ", y)

@@ -25,7 +25,9 @@ def clusters(n: int, features: int = 32, classes: int = 10, seed: int = 0):
     return centers[y] + rng.normal(size=(n, features)), y
 
 
-def main(argv=None) -> float:
+def main(argv=None, callbacks=None) -> float:
+    """Run the example with command line ``argv``; ``callbacks`` are extra callbacks for
+    ``fit`` (the tests record per-batch losses with one). Returns the reported metric."""
     args = parser(__doc__, epochs=10).parse_args(argv)
     utils.set_random_seed(0)
     n = 256 if args.smoke else 4000
@@ -39,7 +41,8 @@ def main(argv=None) -> float:
                   metrics=['accuracy'], backend=args.backend)
     model.summary()
     verbose = args.verbose if args.verbose is not None else (0 if args.smoke else 1)
-    model.fit(x_train, y_train, epochs=args.epochs, batch_size=32, verbose=verbose)
+    model.fit(x_train, y_train, epochs=args.epochs, batch_size=32, verbose=verbose,
+              callbacks=callbacks)
     loss, acc = model.evaluate(x_test, y_test, verbose=0)
     print(f"test loss {loss:.4f}  test accuracy {acc:.3f}")
     return acc

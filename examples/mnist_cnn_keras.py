@@ -18,7 +18,9 @@ from frontend.keras.layers import Conv2D, Dense, Flatten
 from frontend.keras.models import Sequential
 
 
-def main(argv=None) -> float:
+def main(argv=None, callbacks=None) -> float:
+    """Run the example with command line ``argv``; ``callbacks`` are extra callbacks for
+    ``fit`` (the tests record per-batch losses with one). Returns the reported metric."""
     args = parser(__doc__, epochs=5).parse_args(argv)
     utils.set_random_seed(0)
     (x_train, y_train), (x_test, y_test) = mnist.load_data()
@@ -37,7 +39,8 @@ def main(argv=None) -> float:
     model.compile(optimizer='adam', loss='sparse_categorical_crossentropy',
                   metrics=['accuracy'], backend=args.backend)
     verbose = args.verbose if args.verbose is not None else (0 if args.smoke else 1)
-    model.fit(x_train, y_train, epochs=epochs, verbose=verbose)
+    model.fit(x_train, y_train, epochs=epochs, verbose=verbose,
+              callbacks=callbacks)
 
     test_loss, test_acc = model.evaluate(x_test, y_test, verbose=0)
     print('Test accuracy:', test_acc)

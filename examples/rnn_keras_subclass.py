@@ -40,7 +40,9 @@ def running_mean_task(n: int, steps: int, seed: int = 0):
     return x.astype(np.float32), y
 
 
-def main(argv=None) -> float:
+def main(argv=None, callbacks=None) -> float:
+    """Run the example with command line ``argv``; ``callbacks`` are extra callbacks for
+    ``fit`` (the tests record per-batch losses with one). Returns the reported metric."""
     args = parser(__doc__, epochs=10).parse_args(argv)
     utils.set_random_seed(0)
     n, steps = (64, 6) if args.smoke else (2000, 12)
@@ -52,7 +54,7 @@ def main(argv=None) -> float:
                   metrics=['accuracy'], backend=args.backend)
     verbose = args.verbose if args.verbose is not None else (0 if args.smoke else 1)
     model.fit(x_train, y_train, epochs=2 if args.smoke else args.epochs, batch_size=32,
-              verbose=verbose)
+              verbose=verbose, callbacks=callbacks)
     model.summary()
     loss, acc = model.evaluate(x_test, y_test, verbose=0)
     print(f"test loss {loss:.4f}  per-step test accuracy {acc:.3f}")

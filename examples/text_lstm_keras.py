@@ -25,7 +25,9 @@ from frontend.keras.preprocessing.sequence import pad_sequences
 from frontend.keras.preprocessing.text import Tokenizer
 
 
-def main(argv=None) -> float:
+def main(argv=None, callbacks=None) -> float:
+    """Run the example with command line ``argv``; ``callbacks`` are extra callbacks for
+    ``fit`` (the tests record per-batch losses with one). Returns the reported metric."""
     args = parser(__doc__, epochs=5).parse_args(argv)
     utils.set_random_seed(0)
     (x_train, y_train), (x_test, y_test) = rotten_tomatoes.load_data()
@@ -48,7 +50,7 @@ def main(argv=None) -> float:
                   backend=args.backend)
     verbose = args.verbose if args.verbose is not None else (0 if args.smoke else 1)
     model.fit(train, np.asarray(y_train), epochs=1 if args.smoke else args.epochs,
-              batch_size=32, verbose=verbose)
+              batch_size=32, verbose=verbose, callbacks=callbacks)
     loss, acc = model.evaluate(test, np.asarray(y_test), verbose=0)
     print(f"test loss {loss:.4f}  test accuracy {acc:.3f}")
     return acc

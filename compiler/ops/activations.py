@@ -106,9 +106,15 @@ def _axis_infer(name):
     return infer
 
 
+def _row_max(x, axis):
+    # np.max has no identity for an empty axis; an empty softmax is empty either way
+    return np.max(x, axis=axis, keepdims=True, initial=-np.inf) if x.size == 0 else \
+        np.max(x, axis=axis, keepdims=True)
+
+
 def _softmax(xs, a, ctx):
     x = xs[0]
-    z = x - np.max(x, axis=a["axis"], keepdims=True)
+    z = x - _row_max(x, a["axis"])
     e = np.exp(z)
     e /= np.sum(e, axis=a["axis"], keepdims=True)
     return e
@@ -116,7 +122,7 @@ def _softmax(xs, a, ctx):
 
 def _log_softmax(xs, a, ctx):
     x = xs[0]
-    z = x - np.max(x, axis=a["axis"], keepdims=True)
+    z = x - _row_max(x, a["axis"])
     return z - np.log(np.sum(np.exp(z), axis=a["axis"], keepdims=True))
 
 
