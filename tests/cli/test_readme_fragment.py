@@ -1,5 +1,6 @@
-"""The README fragment of the kiln command (docs/readme_fragments/cli.md) is true: every
-command in it runs, in order, in a scratch directory, and prints what the fragment shows.
+"""The README is true about the kiln command: every command in it (the quick-start tour and
+the section on the command) runs, in order, in a scratch directory, and prints what the
+README shows.
 
 In ```console blocks a line starting with ``$ `` is a command and the lines up to the next
 command are an excerpt of its output (stdout and stderr): each excerpt line must match a
@@ -19,7 +20,7 @@ import sys
 
 from conftest import ROOT, kiln_env
 
-FRAGMENT = os.path.join(ROOT, "docs", "readme_fragments", "cli.md")
+FRAGMENT = os.path.join(ROOT, "README.md")
 NUMBER = r"[-+]?(?:\d+(?:\.\d+)?(?:e[-+]?\d+)?|nan|inf)"
 
 
