@@ -260,7 +260,9 @@ class _Lowering:
             tmp = self.temp(product.name, product.dtype, product.shape)
             k.c = (tmp, View.dense(c_shape))
             self.emit(k)
-            acc_value = ex.load(tmp, View.dense(product.shape), product.dtype)
+            # the product in row-major order, read in the root's index space (the plan allows
+            # only reshapes between them)
+            acc_value = ex.load(tmp, View.dense(v.shape), product.dtype)
             e = ex.rewrite_leaves(e, lambda x: acc_value if x.op == "acc" else x)
             self.emit(Elementwise(self.kernel_name(node), (_nid(node),), node.loc, v.shape,
                                   [(buf, View.dense(v.shape))], [e]))

@@ -228,7 +228,10 @@ def _plan_epilogue(plan: FusionPlan, graph: Graph, node: Node, users: dict,
         plan.reasons[name] = f"its epilogue root %{root} already ends contraction %{taken}"
         return
     plan.epilogue[name] = root
-    plan.owner[name] = readers[0].outputs[0].name
+    # The contraction's group is its root's kernel. (Not its first reader: through a reshape
+    # that is the reshape, a view that never heads a kernel, and the dump showed the
+    # contraction in a group of its own with it.)
+    plan.owner[name] = root
 
 
 def annotate_groups(graph: Graph, plan: FusionPlan) -> str:
