@@ -16,6 +16,8 @@ and big kernels split their outermost dim across threads through libgomp
 """
 from __future__ import annotations
 
+import functools
+
 from dataclasses import dataclass, field
 from math import prod
 from typing import Callable
@@ -349,17 +351,21 @@ class _Generator:
 
     def _reduce_rows(self, k, shape, red, body, post, out_buf, cout):
         """The innermost dim is reduced: one accumulator per output element, vectorized along
-        the innermost dim, lanes combined at the end."""
+        the innermost dim, lanes combined at the end. Big reductions split their output rows
+        across threads (each row is one thread's, so results do not depend on the count)."""
         dtype = body.dtype
         lanes = self.lanes(dtype)
         kept = [d for d in range(len(shape)) if d not in red]
         kept_shape = [shape[d] for d in kept]
-        fn, ptrs, b = self._kernel_function(k)
         rt = reg_type(dtype)
-        vacc = alloca(b, vec(rt, lanes), name="vacc")
-        sacc = alloca(b, rt, name="sacc")
 
-        def per_output(kidx, _w):
+        def emit(b, ptrs, outer):
+            vacc = alloca(b, vec(rt, lanes), name="vacc")
+            sacc = alloca(b, rt, name="sacc")
+            self._nest(b, tuple(kept_shape), functools.partial(per_output, b, ptrs, vacc, sacc),
+                       1, outer, vector_dim=None)
+
+        def per_output(b, ptrs, vacc, sacc, kidx, _w):
             idx = [I64(0)] * len(shape)
             for d, i in zip(kept, kidx):
                 idx[d] = i
@@ -399,8 +405,7 @@ class _Generator:
                 oidx[d] = i
             self._finish(b, ptrs, oidx, post, total, out_buf, cout, dtype)
 
-        self._nest(b, tuple(kept_shape), per_output, 1, vector_dim=None)
-        b.ret_void()
+        self._split(k, tuple(kept_shape), 1, emit, prod(shape))
 
     def _reduce_columns(self, k, shape, red, body, post, out_buf, cout):
         """The innermost dim is kept: accumulate into the output itself, sweeping the input in
@@ -483,19 +488,22 @@ class _Generator:
     def softmax(self, k: Softmax) -> None:
         shape, axis = k.shape, k.axis
         out_buf, out_view = k.out
-        fn, ptrs, b = self._kernel_function(k)
         if prod(shape) == 0:
-            b.ret_void()
+            self._empty(k)
             return
         dtype = k.body.dtype
         rt = reg_type(dtype)
         lanes = self.lanes(dtype)
         n = shape[axis]
         rows = tuple(1 if d == axis else s for d, s in enumerate(shape))
-        vacc = alloca(b, vec(rt, lanes), name="vacc")
-        sacc = alloca(b, rt, name="sacc")
 
-        def sweep(idx, visit, init, kind):
+        def emit(b, ptrs, outer):
+            vacc = alloca(b, vec(rt, lanes), name="vacc")
+            sacc = alloca(b, rt, name="sacc")
+            self._nest(b, rows, functools.partial(per_row, b, ptrs, vacc, sacc), 1, outer,
+                       vector_dim=None)
+
+        def sweep(b, ptrs, vacc, sacc, idx, visit, init, kind):
             """Combine ``visit(pe, width)`` over the axis, return the scalar result."""
             b.store(self._identity(kind, dtype, lanes), vacc)
             b.store(self._identity(kind, dtype, 1), sacc)
@@ -520,35 +528,40 @@ class _Generator:
             v = self._hreduce(b, kind, dtype, v, lanes) if lanes > 1 else v
             return self._combine(b, kind, dtype, v, b.load(sacc, typ=rt))
 
-        def per_row(idx, _w):
+        def per_row(b, ptrs, vacc, sacc, idx, _w):
             idx = list(idx)
-            m = sweep(idx, lambda pe, w: pe.emit(k.body), None, "max")
+
+            def sweep_row(visit, init, kind):
+                return sweep(b, ptrs, vacc, sacc, idx, visit, init, kind)
+
+            m = sweep_row(lambda pe, w: pe.emit(k.body), None, "max")
 
             def shifted(pe, w):
                 return b.fsub(pe.emit(k.body), splat(b, m, w))
 
             if k.log:
-                s = sweep(idx, lambda pe, w: self.math.exp(b, shifted(pe, w)), None, "sum")
+                s = sweep_row(lambda pe, w: self.math.exp(b, shifted(pe, w)), None, "sum")
                 lse = self.math.log(b, s)
 
                 def write(pe, w):
                     pe.store(out_buf, out_view, dtype, b.fsub(shifted(pe, w), splat(b, lse, w)))
-                sweep(idx, write, None, None)
+                sweep_row(write, None, None)
             else:
                 def exp_store(pe, w):
                     e = self.math.exp(b, shifted(pe, w))
                     pe.store(out_buf, out_view, dtype, e)
                     return e
-                s = sweep(idx, exp_store, None, "sum")
+                s = sweep_row(exp_store, None, "sum")
                 inv = b.fdiv(const(rt, 1.0), s)
 
                 def scale(pe, w):
                     cur = pe.load(out_buf, out_view, dtype)
                     pe.store(out_buf, out_view, dtype, b.fmul(cur, splat(b, inv, w)))
-                sweep(idx, scale, None, None)
+                sweep_row(scale, None, None)
 
-        self._nest(b, rows, per_row, 1, vector_dim=None)
-        b.ret_void()
+        # rows split across threads when big (each row is one thread's: results do not depend
+        # on the count)
+        self._split(k, rows, 1, emit, prod(shape))
 
     # -- matmul -------------------------------------------------------------------------------------
     def matmul(self, k: Matmul) -> None:
