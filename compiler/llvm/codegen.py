@@ -177,9 +177,11 @@ class _Generator:
 
     # -- loop nests ---------------------------------------------------------------------------
     def _nest(self, b: ir.IRBuilder, shape, point: Callable, lanes: int,
-              outer: tuple[ir.Value, ir.Value] | None = None, vector_dim: int | None = -1):
+              outer: tuple[ir.Value, ir.Value] | None = None, vector_dim: int | None = -1,
+              outer_dim: int = 0):
         """Run ``point(idx, width)`` over ``shape``; the last dim (or ``vector_dim``) in chunks
-        of ``lanes`` plus a scalar tail. ``outer``: [begin, end) of dim 0 for this thread."""
+        of ``lanes`` plus a scalar tail. ``outer``: [begin, end) of dim ``outer_dim`` for this
+        thread."""
         rank = len(shape)
         if rank == 0:
             point([], 1)
@@ -190,7 +192,7 @@ class _Generator:
 
         def rec(pos: int):
             d = order[pos]
-            lo, hi = (outer if (outer is not None and d == 0) else (I64(0), I64(shape[d])))
+            lo, hi = (outer if (outer is not None and d == outer_dim) else (I64(0), I64(shape[d])))
             last = pos == len(order) - 1
             if last and d == vdim and lanes > 1:
                 span = b.sub(hi, lo)
@@ -211,14 +213,15 @@ class _Generator:
 
         rec(0)
 
-    def _split(self, k: Kernel, shape, lanes: int, emit_body: Callable, numel: int) -> None:
+    def _split(self, k: Kernel, shape, lanes: int, emit_body: Callable, numel: int,
+               split_dim: int = 0) -> None:
         """Emit kernel ``k`` whose body is ``emit_body(builder, ptrs, outer_range)``; run it on
-        all threads (each on a slice of dim 0) when big enough, else serially."""
+        all threads (each on a slice of dim ``split_dim``) when big enough, else serially."""
         fn, ptrs, b = self._kernel_function(k)
         if (self.threading.parallel and numel >= PARALLEL_MIN_ELEMENTS and len(shape) >= 1
-                and shape[0] >= 2):
+                and shape[split_dim] >= 2):
             body, bptrs, bb = self._parallel_body(k)
-            begin, end = emit_static_range(bb, self.threading, I64(shape[0]))
+            begin, end = emit_static_range(bb, self.threading, I64(shape[split_dim]))
             emit_body(bb, bptrs, (begin, end))
             bb.ret_void()
             emit_parallel(b, self.threading, body, fn.args[0])
@@ -409,34 +412,41 @@ class _Generator:
 
     def _reduce_columns(self, k, shape, red, body, post, out_buf, cout):
         """The innermost dim is kept: accumulate into the output itself, sweeping the input in
-        memory order with the innermost (kept) dim vectorized, then apply ``post``."""
+        memory order with the innermost (kept) dim vectorized, then apply ``post``. Big ones
+        split that kept dim across threads (each output element is one thread's, so results do
+        not depend on the count)."""
         dtype = body.dtype
         lanes = self.lanes(dtype)
         out_dt = out_buf.dtype
-        fn, ptrs, b = self._kernel_function(k)
         kept_only = tuple(1 if d in red else n for d, n in enumerate(shape))
+        last = len(shape) - 1
+        # a kept dim narrower than two vectors per thread is not worth sharing
+        wide = shape[last] >= 2 * max(lanes, 1) * self.threading.num_threads
 
-        def init(idx, width):
+        def emit(b, ptrs, outer):
+            nest = functools.partial(self._nest, b, lanes=lanes, outer=outer, outer_dim=last)
+            nest(kept_only, functools.partial(init, b, ptrs))
+            nest(shape, functools.partial(accumulate, b, ptrs))
+            if post is not None:
+                nest(kept_only, functools.partial(finish, b, ptrs))
+
+        def init(b, ptrs, idx, width):
             pe = PointEmitter(b, ptrs, idx, width, len(shape) - 1, self.math)
             pe.store(out_buf, cout, out_dt, self._identity(k.kind, dtype, width))
 
-        def accumulate(idx, width):
+        def accumulate(b, ptrs, idx, width):
             pe = PointEmitter(b, ptrs, idx, width, len(shape) - 1, self.math,
                               random=self.math.random)
             x = pe.emit(body)
             cur = pe.load(out_buf, cout, out_dt)
             pe.store(out_buf, cout, out_dt, self._combine(b, k.kind, dtype, cur, x))
 
-        def finish(idx, width):
+        def finish(b, ptrs, idx, width):
             pe = PointEmitter(b, ptrs, idx, width, len(shape) - 1, self.math)
             pe.acc = pe.load(out_buf, cout, out_dt)
             pe.store(out_buf, cout, out_dt, pe.emit(post))
 
-        self._nest(b, kept_only, init, lanes)
-        self._nest(b, shape, accumulate, lanes)
-        if post is not None:
-            self._nest(b, kept_only, finish, lanes)
-        b.ret_void()
+        self._split(k, shape, lanes, emit, prod(shape) if wide else 0, split_dim=last)
 
     def _argreduce(self, k, shape, red, body, out_buf, cout):
         """argmax/argmin: scalar, first occurrence wins, the first NaN wins (numpy)."""

@@ -1,6 +1,7 @@
-"""Big row reductions and softmax split their rows across threads: the generated kernel calls
-GOMP_parallel, and the results equal the serial kernel's bit for bit (each row is reduced by
-one thread) and the eager interpreter's within rounding."""
+"""Big reductions and softmax split their work across threads (rows, or for column reductions
+the kept columns): the generated kernels call GOMP_parallel, and the results equal the serial
+kernel's bit for bit (each output element is one thread's) and the eager interpreter's within
+rounding."""
 from __future__ import annotations
 
 import numpy as np
@@ -20,7 +21,9 @@ def _graph(dtype: str):
     b = GraphBuilder(name=f"rows_{dtype}")
     x = b.input("x", (ROWS, COLS), dtype)
     b.output(b.sum(b.square(x), axes=(1,)), b.max(x, axes=(1,)), b.mean(b.abs(x), axes=(-1,)),
-             b.softmax(x, axis=1), b.log_softmax(b.mul(x, 2.0), axis=-1))
+             b.softmax(x, axis=1), b.log_softmax(b.mul(x, 2.0), axis=-1),
+             # column reductions (the kept dim is split): a bias gradient, a mean, a max
+             b.sum(x, axes=(0,)), b.mean(b.square(x), axes=(0,)), b.max(x, axes=(0,)))
     return b.graph
 
 
@@ -38,7 +41,11 @@ def test_row_reductions_and_softmax_run_on_all_threads_with_serial_results(dtype
     graph = _graph(dtype)
     par, got = _run(graph, x, 2)
     _, serial = _run(graph, x, 1)
-    assert "GOMP_parallel" in par.compiled.stage_text("llvm")
+    llvm = par.compiled.stage_text("llvm")
+    # every kernel of this program is a reduction or a softmax, and each goes parallel
+    kernels = par.compiled.kernels.kernels
+    assert len(kernels) == 8
+    assert llvm.count("call void @\"GOMP_parallel\"") == len(kernels)
     want = Program(graph, backend="eager")([x])
     tol = 2e-5 if dtype == "f32" else 1e-12
     for g, s, w in zip(got, serial, want):
