@@ -34,7 +34,8 @@ from compiler.kernels.lower import lower
 from compiler.llvm.codegen import CYCLES, ENTRY, TableLayout, generate
 from compiler.llvm.parallel import Threading
 from compiler.passes.manager import PassManager, PassRecord, pipeline_names
-from compiler.passes.memory import MemoryPlan, format_memory, plan_memory
+from compiler.passes.memory import (MemoryPlan, format_memory, plan_memory,
+                                    reuse_dying_inputs)
 
 __all__ = ["CompileOptions", "CompiledProgram", "compile_graph", "STAGES", "stage_names"]
 
@@ -228,6 +229,8 @@ def compile_graph(graph: Graph, updates: Mapping[int, str] | None = None,
     t0 = time.perf_counter()
     kp = lower(g, lazy=fusion.lazy, updates=updates or {}, epilogue=fusion.epilogue,
                merge="merge" not in disabled)
+    if "merge" not in disabled:   # in-place reuse is part of the kernel-level passes
+        reuse_dying_inputs(kp)
     memory = plan_memory(kp)
     timings["lower"] = time.perf_counter() - t0
     stages["kernels"] = lambda: str(kp)

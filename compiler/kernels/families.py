@@ -7,7 +7,7 @@ Convolutions do not get a kernel class of their own: conv2d and its two gradient
 
 Every kernel here keeps the buffers it reads in ``inputs_bufs`` (a list of (buffer, view)
 pairs, named accessors are properties over it): that is the field the lowering's in-place
-update rewrite (``lower._replace_buffer``) knows how to redirect. The result is ``out``.
+update rewrite (``lower.replace_reads``) knows how to redirect. The result is ``out``.
 
 Status codes. Kernels with ``can_fail`` (gather and scatter-add, whose indices are data) check
 their indices in native code before touching memory through them. A bad index makes the kernel

@@ -43,7 +43,7 @@ from compiler.kernels.view import View
 from compiler.ops._util import norm_axes, norm_axis
 from compiler.ops.registry import get_op
 
-__all__ = ["LoweringError", "lower", "Buf", "Lazy", "LowerContext", "FAMILY_EMITTERS"]
+__all__ = ["LoweringError", "lower", "Buf", "Lazy", "LowerContext", "FAMILY_EMITTERS", "replace_reads"]
 
 
 class LoweringError(KilnError):
@@ -304,7 +304,7 @@ class _Lowering:
                 k = self.kernels[writer]
                 k.outs = [(param if b is out else b, vw) for b, vw in k.outs]
                 for kk in self.kernels[writer + 1:]:
-                    _replace_buffer(kk, out, param)
+                    replace_reads(kk, out, param)
                 self.outputs[i] = param
             else:
                 v = self.graph.outputs[i]
@@ -340,7 +340,7 @@ def _reshape_expr(e: ex.Expr, shape: tuple[int, ...], new_shape: tuple[int, ...]
     return ex.rewrite_leaves(e, leaf)
 
 
-def _replace_buffer(k: Kernel, old: Buffer, new: Buffer) -> None:
+def replace_reads(k: Kernel, old: Buffer, new: Buffer) -> None:
     """Make kernel ``k`` read ``new`` wherever it read ``old``."""
     for attr in ("exprs", "body", "post", "epilogue"):
         val = getattr(k, attr, None)

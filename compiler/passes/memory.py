@@ -17,7 +17,8 @@ from dataclasses import dataclass
 
 from compiler.kernels.ir import Buffer, KernelProgram
 
-__all__ = ["ALIGNMENT", "MemoryPlan", "plan_memory", "live_ranges", "format_memory"]
+__all__ = ["ALIGNMENT", "MemoryPlan", "plan_memory", "live_ranges", "format_memory",
+           "reuse_dying_inputs"]
 
 ALIGNMENT = 64
 
@@ -43,6 +44,59 @@ def live_ranges(program: KernelProgram) -> dict[int, tuple[int, int]]:
                 lo, hi = ranges.get(id(b), (i, i))
                 ranges[id(b)] = (min(lo, i), max(hi, i))
     return ranges
+
+
+def reuse_dying_inputs(program: KernelProgram) -> int:
+    """Let an elementwise kernel write its result over a temp input it reads for the last
+    time (in place), when that is safe; returns how many temps were folded away.
+
+    Safe means: the kernel has one output, a temp written by no other kernel; the input is a
+    temp of the same dtype and size that no later kernel touches; and the kernel reads it only
+    at the element it writes at each point (so each element is read before it is overwritten,
+    whatever the vector width or thread split). The output's readers then read the input's
+    buffer. This is what the placement below cannot do by itself: two buffers live in the
+    same kernel never share bytes there, even when they could share all of them.
+    """
+    from compiler.kernels import expr as ex
+    from compiler.kernels.families import FamilyKernel
+    from compiler.kernels.ir import Elementwise, Matmul, Reduce, Softmax
+    from compiler.kernels.lower import replace_reads
+
+    temps = {id(b) for b in program.temps}
+    writers: dict[int, int] = {}
+    last_use: dict[int, int] = {}
+    for i, k in enumerate(program.kernels):
+        for b in k.writes():
+            writers[id(b)] = writers.get(id(b), 0) + 1
+        for b in list(k.reads()) + list(k.writes()):
+            last_use[id(b)] = i
+    redirectable = (Elementwise, Reduce, Softmax, Matmul, FamilyKernel)
+    dropped: set[int] = set()
+    for i, k in enumerate(program.kernels):
+        if not isinstance(k, Elementwise) or len(k.outs) != 1:
+            continue
+        out, view = k.outs[0]
+        if id(out) not in temps or writers.get(id(out)) != 1:
+            continue
+        if not all(isinstance(r, redirectable) for r in program.kernels[i + 1:]
+                   if out in r.reads()):
+            continue
+        loads = [e for e in ex.iter_nodes(k.exprs) if e.op == "load"]
+        for cand in {id(e.buffer): e.buffer for e in loads}.values():
+            if (id(cand) not in temps or id(cand) in dropped or cand is out
+                    or cand.dtype != out.dtype or cand.numel != out.numel
+                    or last_use.get(id(cand)) != i):
+                continue
+            if all(e.view.same_elements(view) for e in loads if e.buffer is cand):
+                k.outs = [(cand, view)]
+                for r in program.kernels[i + 1:]:
+                    replace_reads(r, out, cand)
+                # the input now lives as long as the output did
+                last_use[id(cand)] = last_use.get(id(out), i)
+                dropped.add(id(out))
+                break
+    program.temps = [b for b in program.temps if id(b) not in dropped]
+    return len(dropped)
 
 
 def plan_memory(program: KernelProgram) -> MemoryPlan:
