@@ -155,8 +155,9 @@ class CompiledProgram:
     def report(self) -> str:
         """What the compile did and how long each step took (``KILN_DEBUG=1`` prints it)."""
         kp = self.kernels
-        lines = [f"kiln: compiled @{kp.name}: {len(kp.kernels)} kernels, arena "
-                 f"{self.memory.arena_bytes} bytes, cache "
+        lines = [f"kiln: compiled @{kp.name}: {len(kp.kernels)} kernels, "
+                 f"{kp.bytes_per_step()} bytes touched per step, arena "
+                 f"{self.memory.arena_bytes} bytes (no reuse {self.memory.naive_bytes}), cache "
                  f"{self.cache_event.kind if self.cache_event else 'off'}"]
         lines += ["  " + str(r) for r in self.passes]
         lines.append("  " + "  ".join(f"{k} {v * 1e3:.1f} ms" for k, v in self.timings.items()))

@@ -23,11 +23,7 @@ __all__ = ["FusionFigures", "bytes_per_step", "fusion_figures", "format_fusion_t
 
 def bytes_per_step(program: KernelProgram) -> int:
     """Sum over kernels of the bytes of the distinct buffers each touches."""
-    total = 0
-    for k in program.kernels:
-        touched = {id(b): b.nbytes for b in list(k.reads()) + list(k.writes())}
-        total += sum(touched.values())
-    return total
+    return program.bytes_per_step()
 
 
 @dataclass

@@ -195,6 +195,14 @@ class KernelProgram:
                     seen.add(id(b))
                     yield b
 
+    def bytes_per_step(self) -> int:
+        """Sum over kernels of the bytes of the distinct buffers each touches: the traffic of
+        a program reading and writing each buffer once per kernel (what fusion cuts)."""
+        total = 0
+        for k in self.kernels:
+            total += sum({id(b): b.nbytes for b in list(k.reads()) + list(k.writes())}.values())
+        return total
+
     def __str__(self) -> str:
         from compiler.kernels.printer import print_program
 
