@@ -90,7 +90,8 @@ def reuse_dying_inputs(program: KernelProgram) -> int:
             if all(e.view.same_elements(view) for e in loads if e.buffer is cand):
                 k.outs = [(cand, view)]
                 for r in program.kernels[i + 1:]:
-                    replace_reads(r, out, cand)
+                    if out in r.reads():   # (all of the redirectable kinds, checked above)
+                        replace_reads(r, out, cand)
                 # the input now lives as long as the output did
                 last_use[id(cand)] = last_use.get(id(out), i)
                 dropped.add(id(out))

@@ -85,3 +85,23 @@ def test_plan_memory_never_overlaps_buffers_live_at_once():
                 assert t.offset + t.nbytes <= u.offset or u.offset + u.nbytes <= t.offset
     assert plan.peak_live_bytes <= plan.arena_bytes <= plan.naive_bytes
     _same_results(b.graph, (40, 70))
+
+
+def test_reuse_leaves_scan_kernels_alone():
+    """A scan kernel after the reuse site (its body is a program, not an expression) is not
+    rewritten when it does not read the folded temp; an RNN training step compiles and
+    matches eager (this crashed once)."""
+    from frontend.keras.layers import Dense, SimpleRNN
+    from frontend.keras.models import Sequential
+
+    def losses(backend):
+        from frontend.keras import utils
+        utils.set_random_seed(0)
+        m = Sequential([SimpleRNN(8, input_shape=(5, 3)), Dense(2)])
+        m.compile("sgd", "mse", backend=backend)
+        rng = np.random.default_rng(0)
+        x = rng.random((16, 5, 3), dtype=np.float32)
+        y = rng.random((16, 2), dtype=np.float32)
+        return m.fit(x, y, batch_size=8, epochs=2, verbose=0).history["loss"]
+
+    np.testing.assert_allclose(losses("llvm"), losses("eager"), rtol=1e-5)
