@@ -305,7 +305,14 @@ class LearningRateScheduler(Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         opt = self.model.optimizer
-        lr = float(self.schedule(epoch, opt.learning_rate))
+        try:
+            lr = self.schedule(epoch, opt.learning_rate)
+        except TypeError:  # Keras also accepts the old one-argument schedule(epoch)
+            lr = self.schedule(epoch)
+        if isinstance(lr, bool) or not isinstance(lr, (int, float, np.floating, np.integer)):
+            raise ValueError(f"LearningRateScheduler: the schedule must return a float, got "
+                             f"{lr!r} for epoch {epoch}")
+        lr = float(lr)
         opt.learning_rate = lr
         if self.verbose:
             print(f"Epoch {epoch + 1}: LearningRateScheduler setting learning rate to {lr}.")

@@ -106,6 +106,21 @@ def _run_batches(model, data, kind: str, batch_size: int, cbs, hook: str) -> dic
     return totals.logs()
 
 
+def _should_eval(epoch: int, validation_freq) -> bool:
+    """Keras's rule: validate after (0-based) ``epoch`` when ``epoch + 1`` is a multiple of an
+    int ``validation_freq`` (counted from epoch 0, whatever ``initial_epoch``), or is in a
+    container of epochs (1-based)."""
+    if isinstance(validation_freq, bool) or not isinstance(validation_freq, (int, np.integer)):
+        try:
+            return epoch + 1 in validation_freq
+        except TypeError:
+            raise ValueError(f"fit: validation_freq must be a positive int or a list of epochs, "
+                             f"got {validation_freq!r}") from None
+    if validation_freq < 1:
+        raise ValueError(f"fit: validation_freq must be a positive int, got {validation_freq!r}")
+    return (epoch + 1) % validation_freq == 0
+
+
 # ==============================================================================================
 # the loops
 # ==============================================================================================
@@ -123,7 +138,8 @@ def fit(model, x=None, y=None, batch_size=None, epochs: int = 1, verbose="auto",
     verbose = _verbosity(verbose)
     data = make_data(model, x, y, need_y=True, steps=steps_per_epoch)
     val = None
-    if validation_split:
+    # Keras: validation_data, when given, overrides validation_split (all data trains)
+    if validation_split and validation_data is None:
         if not isinstance(data, ArrayData):
             raise ValueError("validation_split needs array data, not a dataset")
         data, val = data.split(validation_split)
@@ -160,7 +176,7 @@ def fit(model, x=None, y=None, batch_size=None, epochs: int = 1, verbose="auto",
         if totals is None:
             raise DataError(f"model '{model.name}': the training data yielded no batches")
         logs = totals.logs()
-        if val is not None and (epoch + 1 - initial_epoch) % validation_freq == 0:
+        if val is not None and _should_eval(epoch, validation_freq):
             vlogs = _run_batches(model, val, "evaluate", val_batch, CallbackList([]), "test")
             logs.update({f"val_{k}": v for k, v in vlogs.items()})
         cbs.on_epoch_end(epoch, logs)

@@ -9,9 +9,9 @@ onto them:
 TensorFlow 1                      kiln (``runtime.optimizers``)
 ================================  =========================================================
 GradientDescentOptimizer(lr)      SGD(lr)
-MomentumOptimizer(lr, momentum,   SGD(lr, momentum, nesterov). TF1 keeps ``a = m*a + g`` and
-use_nesterov)                     steps ``-lr*a``; Keras keeps ``v = m*v - lr*g``: the same
-                                  trajectory for a constant learning rate (``v = -lr*a``).
+MomentumOptimizer(lr, momentum,   SGD's slots with TF1's own rule: ``a = m*a + g``, step
+use_nesterov)                     ``-lr*a`` (Keras keeps ``v = m*v - lr*g``: the same
+                                  trajectory only while the learning rate is constant).
 AdamOptimizer(lr=0.001, beta1,    Adam(lr, beta_1, beta_2, epsilon) with TF1's
 beta2, epsilon=1e-8)              ``epsilon=1e-8`` (Keras: 1e-7); same "epsilon hat" rule.
 RMSPropOptimizer(lr, decay=0.9,   RMSprop(lr, rho=decay, momentum, epsilon, centered) with
@@ -196,6 +196,21 @@ class GradientDescentOptimizer(Optimizer):
         return _rt.SGD(lr, name=name)
 
 
+class _TF1Momentum(_rt.SGD):
+    """TF1's ApplyMomentum: ``a = momentum*a + g``; ``var -= lr*a`` (Nesterov: ``var -=
+    lr*(g + momentum*a)``). Unlike Keras's ``v = momentum*v - lr*g`` it scales the whole
+    accumulator by the *current* learning rate, which matters when that rate is a tensor
+    that changes between steps (a placeholder, ``exponential_decay``)."""
+
+    def _update(self, ctx, w, g, p):
+        b, lr = ctx.b, ctx.lr(p.dtype)
+        a = ctx.slot(p, "momentum")
+        new_a = b.add(b.mul(a, self.momentum), g)
+        ctx.set(a, new_a)
+        step = b.add(g, b.mul(new_a, self.momentum)) if self.nesterov else new_a
+        return b.sub(w, b.mul(step, lr))
+
+
 class MomentumOptimizer(Optimizer):
     """Momentum (optionally Nesterov): ``a = momentum * a + g; var -= lr * a``."""
 
@@ -206,7 +221,7 @@ class MomentumOptimizer(Optimizer):
         self._nesterov = bool(use_nesterov)
 
     def _runtime(self, name, lr):
-        return _rt.SGD(lr, momentum=self._momentum, nesterov=self._nesterov, name=name)
+        return _TF1Momentum(lr, momentum=self._momentum, nesterov=self._nesterov, name=name)
 
 
 class AdamOptimizer(Optimizer):
