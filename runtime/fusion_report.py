@@ -1,6 +1,7 @@
 """What fusion does to one program: kernels, memory traffic, arena, compile time, before/after.
 
-*Before* is the program compiled with the fusion passes disabled (``fuse``: every op its own
+Graph nodes are the training graph's before and after ``simplify`` (autodiff leaves many
+identities behind). *Before* is the program compiled with the fusion passes disabled (``fuse``: every op its own
 kernel, ``merge``: no multi-output kernels); *after* is the default pipeline. Both are cold
 compiles (cache off), so the times include LLVM. Bytes per step count, for each kernel, the
 buffers it touches once each: the traffic of a program that reads and writes every buffer
@@ -29,6 +30,8 @@ def bytes_per_step(program: KernelProgram) -> int:
 @dataclass
 class FusionFigures:
     name: str
+    nodes_before_simplify: int
+    nodes_after_simplify: int
     kernels_before: int
     kernels_after: int
     bytes_before: int
@@ -40,7 +43,8 @@ class FusionFigures:
     compile_s_after: float
 
     def row(self) -> str:
-        return (f"| {self.name} | {self.kernels_before} → {self.kernels_after} | "
+        return (f"| {self.name} | {self.nodes_before_simplify} → {self.nodes_after_simplify} | "
+                f"{self.kernels_before} → {self.kernels_after} | "
                 f"{_size(self.bytes_before)} → {_size(self.bytes_after)} | "
                 f"{_size(self.arena_before)} → {_size(self.arena_after)} | "
                 f"{_size(self.eager_peak)} | "
@@ -74,7 +78,9 @@ def fusion_figures(name: str, program) -> FusionFigures:
     """Compile ``program`` (a :class:`runtime.program.Program`) with and without fusion."""
     before, t_before = _compile(program, ["fuse", "merge"])
     after, t_after = _compile(program, [])
-    return FusionFigures(name, len(before.kernels.kernels), len(after.kernels.kernels),
+    simplify = next(r for r in after.passes if r.name == "simplify")
+    return FusionFigures(name, simplify.nodes_before, simplify.nodes_after,
+                         len(before.kernels.kernels), len(after.kernels.kernels),
                          bytes_per_step(before.kernels), bytes_per_step(after.kernels),
                          before.memory.arena_bytes, after.memory.arena_bytes,
                          _eager_peak(program), t_before, t_after)
@@ -82,6 +88,6 @@ def fusion_figures(name: str, program) -> FusionFigures:
 
 def format_fusion_table(rows: list[FusionFigures]) -> str:
     """A markdown table of ``rows``."""
-    head = ("| training step | kernels | bytes moved per step | arena | eager peak | "
-            "compile s (cold) |\n|---|---|---|---|---|---|")
+    head = ("| training step | graph nodes (simplify) | kernels | bytes moved per step | arena | "
+            "eager peak | compile s (cold) |\n|---|---|---|---|---|---|---|")
     return "\n".join([head] + [r.row() for r in rows])

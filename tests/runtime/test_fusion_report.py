@@ -35,6 +35,7 @@ def test_fusion_cuts_kernels_and_traffic_and_the_arena_beats_eager():
     assert 0 < f.arena_after < f.eager_peak
     row = f.row()
     assert row.startswith("| mlp | ") and f"{f.kernels_before} → {f.kernels_after}" in row
+    assert f.nodes_after_simplify < f.nodes_before_simplify   # autodiff leaves identities
 
 
 def test_bytes_per_step_counts_each_touched_buffer_once_per_kernel():
@@ -52,7 +53,8 @@ def test_table_command_and_readme_block(tmp_path, monkeypatch):
     spec.loader.exec_module(mod)
     table = mod.main(["--models", "linear_regression.json"])
     lines = table.splitlines()
-    assert lines[0].startswith("| training step | kernels |") and len(lines) == 3
+    assert lines[0].startswith("| training step | graph nodes (simplify) | kernels |")
+    assert len(lines) == 3
     assert lines[2].startswith("| linear_regression (batch 5) |")
     readme = (ROOT / "README.md").read_text()
     assert readme.count(mod.START) == 1 and readme.count(mod.END) == 1
