@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from compiler.pipeline import STAGES, CompileOptions, compile_graph  # noqa: E402
+from frontend.layers.base import clear_session  # noqa: E402
 from frontend.model_file import load_dataset, load_model_file  # noqa: E402
 from frontend.models.data import convert_inputs, convert_targets  # noqa: E402
 from frontend.models.steps import get_step  # noqa: E402
@@ -29,6 +30,7 @@ _FROM = {"autodiff": "grad", "simplify": "/grad", "fuse": "fused kernels", "dot"
 
 
 def excerpts(lines: int = LINES) -> str:
+    clear_session()   # layer names as in a fresh process, whatever was built before
     model = load_model_file(MODEL)
     (x, y), _ = load_dataset(model.declaration.dataset)
     xs = convert_inputs(model, x[:5])

@@ -1,11 +1,12 @@
-"""``keras.utils``: ``set_random_seed`` and ``to_categorical``."""
+"""``keras.utils``: ``set_random_seed``, ``to_categorical`` and ``clear_session``."""
 from __future__ import annotations
 
 import numpy as np
 
 from frontend.initializers import set_random_seed
+from frontend.layers.base import clear_session
 
-__all__ = ["set_random_seed", "to_categorical"]
+__all__ = ["set_random_seed", "to_categorical", "clear_session"]
 
 
 def to_categorical(x, num_classes: int | None = None) -> np.ndarray:

@@ -65,6 +65,12 @@ def unique_name(base: str) -> str:
     return base if n == 0 else f"{base}_{n}"
 
 
+def clear_session() -> None:
+    """Restart automatic names (``dense``, ``dense_1``, ...) from the beginning, as Keras's
+    ``clear_session`` does; models built before keep their names."""
+    _UIDS.clear()
+
+
 def graph_name(name: str) -> str:
     """``name`` with characters the IR does not allow in value names replaced by '_'."""
     return _BAD_CHARS.sub("_", name) or "_"

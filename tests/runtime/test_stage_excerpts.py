@@ -24,3 +24,13 @@ def test_readme_stage_excerpts_are_generated_for_every_stage():
     # the graph stage's lines are the same text (no numbers that vary between runs)
     first = lambda t: t.split("`graph`:\n```\n")[1].split("\n...")[0]   # noqa: E731
     assert first(block) == first(text)
+
+
+def test_clear_session_restarts_automatic_names():
+    from frontend.keras import layers, utils
+
+    utils.clear_session()
+    first = layers.Dense(2).name
+    assert layers.Dense(2).name == first + "_1"
+    utils.clear_session()
+    assert layers.Dense(2).name == first
