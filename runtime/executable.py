@@ -119,11 +119,10 @@ class NativeRunner:
         rate = cycles_per_second(self.compiled.cycle_counter)
         out = []
         for i, k in enumerate(self.compiled.kernels.kernels):
-            touched = {id(b): b.nbytes for b in list(k.reads()) + list(k.writes())}
             out.append(KernelTime(k.name, k.family, tuple(k.nodes),
                                   int(self._profile_counts[2 * i + 1]),
                                   float(self._profile_counts[2 * i]) / rate,
-                                  sum(touched.values()), int(getattr(k, "flops", 0) or 0)))
+                                  k.bytes_touched(), int(getattr(k, "flops", 0) or 0)))
         return out
 
     def reset_profile(self) -> None:

@@ -16,15 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from compiler.ir import dtypes
-from compiler.kernels.ir import KernelProgram
 from compiler.pipeline import CompileOptions, compile_graph
 
-__all__ = ["FusionFigures", "bytes_per_step", "fusion_figures", "format_fusion_table"]
-
-
-def bytes_per_step(program: KernelProgram) -> int:
-    """Sum over kernels of the bytes of the distinct buffers each touches."""
-    return program.bytes_per_step()
+__all__ = ["FusionFigures", "fusion_figures", "format_fusion_table"]
 
 
 @dataclass
@@ -81,7 +75,7 @@ def fusion_figures(name: str, program) -> FusionFigures:
     simplify = next(r for r in after.passes if r.name == "simplify")
     return FusionFigures(name, simplify.nodes_before, simplify.nodes_after,
                          len(before.kernels.kernels), len(after.kernels.kernels),
-                         bytes_per_step(before.kernels), bytes_per_step(after.kernels),
+                         before.kernels.bytes_per_step(), after.kernels.bytes_per_step(),
                          before.memory.arena_bytes, after.memory.arena_bytes,
                          _eager_peak(program), t_before, t_after)
 

@@ -163,11 +163,13 @@ def iter_nodes(roots: Sequence[Expr]) -> list[Expr]:
     return order
 
 
-def rewrite_leaves(root: Expr, leaf: Callable[[Expr], "Expr | None"]) -> Expr | None:
-    """``root`` with every leaf replaced by ``leaf(e)`` (shared nodes stay shared); None as
-    soon as ``leaf`` returns None (the rewrite is impossible)."""
+def rewrite_leaves(roots: Sequence[Expr], leaf: Callable[[Expr], "Expr | None"]
+                   ) -> list[Expr] | None:
+    """``roots`` with every leaf replaced by ``leaf(e)``; a node shared within or across the
+    roots stays shared (the code generator computes it once). None as soon as ``leaf``
+    returns None (the rewrite is impossible)."""
     done: dict[int, Expr] = {}
-    for e in iter_nodes([root]):
+    for e in iter_nodes(roots):
         if not e.args:
             new = leaf(e)
             if new is None:
@@ -177,7 +179,7 @@ def rewrite_leaves(root: Expr, leaf: Callable[[Expr], "Expr | None"]) -> Expr | 
             new = e if all(a is b for a, b in zip(args, e.args)) else \
                 Expr(e.op, args, e.dtype, value=e.value, buffer=e.buffer, view=e.view)
         done[id(e)] = new
-    return done[id(root)]
+    return [done[id(r)] for r in roots]
 
 
 # -- small helpers op lowerings use --------------------------------------------------------------

@@ -91,20 +91,11 @@ class IndexMap:
 
     def reindex(self, root: ex.Expr) -> ex.Expr:
         """Rewrite an expression over the inner index space into one over the outer space."""
-        done: dict[int, ex.Expr] = {}
-        for e in ex.iter_nodes([root]):
+        def leaf(e: ex.Expr) -> ex.Expr:
             if e.op == "load":
-                new = ex.load(e.buffer, self.compose_view(e.view), e.dtype)
-            elif e.op == "index":
-                new = self.index_expr(e.value, e.dtype)
-            elif not e.args:
-                new = e
-            else:
-                args = tuple(done[id(a)] for a in e.args)
-                if all(a is b for a, b in zip(args, e.args)):
-                    new = e
-                else:
-                    new = ex.Expr(e.op, args, e.dtype, value=e.value, buffer=e.buffer,
-                                  view=e.view)
-            done[id(e)] = new
-        return done[id(root)]
+                return ex.load(e.buffer, self.compose_view(e.view), e.dtype)
+            if e.op == "index":
+                return self.index_expr(e.value, e.dtype)
+            return e
+
+        return ex.rewrite_leaves([root], leaf)[0]

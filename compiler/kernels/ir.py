@@ -75,6 +75,10 @@ class Kernel:
     def writes(self) -> list[Buffer]:
         raise NotImplementedError
 
+    def bytes_touched(self) -> int:
+        """Bytes of the distinct buffers the kernel reads or writes, each counted once."""
+        return sum({id(b): b.nbytes for b in list(self.reads()) + list(self.writes())}.values())
+
     def header(self) -> str:
         nodes = ", ".join("%" + n for n in self.nodes)
         loc = f' loc("{self.loc}")' if self.loc else ""
@@ -198,10 +202,7 @@ class KernelProgram:
     def bytes_per_step(self) -> int:
         """Sum over kernels of the bytes of the distinct buffers each touches: the traffic of
         a program reading and writing each buffer once per kernel (what fusion cuts)."""
-        total = 0
-        for k in self.kernels:
-            total += sum({id(b): b.nbytes for b in list(k.reads()) + list(k.writes())}.values())
-        return total
+        return sum(k.bytes_touched() for k in self.kernels)
 
     def __str__(self) -> str:
         from compiler.kernels.printer import print_program

@@ -263,7 +263,7 @@ class _Lowering:
             # the product in row-major order, read in the root's index space (the plan allows
             # only reshapes between them)
             acc_value = ex.load(tmp, View.dense(v.shape), product.dtype)
-            e = ex.rewrite_leaves(e, lambda x: acc_value if x.op == "acc" else x)
+            (e,) = ex.rewrite_leaves([e], lambda x: acc_value if x.op == "acc" else x)
             self.emit(Elementwise(self.kernel_name(node), (_nid(node),), node.loc, v.shape,
                                   [(buf, View.dense(v.shape))], [e]))
         src = Buf(buf, View.dense(v.shape))
@@ -337,7 +337,8 @@ def _reshape_expr(e: ex.Expr, shape: tuple[int, ...], new_shape: tuple[int, ...]
             return None if view is None else ex.load(x.buffer, view, x.dtype)
         return x if x.op in ("const", "acc") else None
 
-    return ex.rewrite_leaves(e, leaf)
+    out = ex.rewrite_leaves([e], leaf)
+    return None if out is None else out[0]
 
 
 def replace_reads(k: Kernel, old: Buffer, new: Buffer) -> None:

@@ -62,12 +62,9 @@ def _fuse_pair(p: Elementwise, k: Elementwise) -> Elementwise | None:
         view, value = p_writes[id(e.buffer)]
         return value if e.view.same_elements(view) else None
 
-    exprs = []
-    for e in k.exprs:
-        new = ex.rewrite_leaves(e, leaf)
-        if new is None:
-            return None
-        exprs.append(new)
+    exprs = ex.rewrite_leaves(k.exprs, leaf)
+    if exprs is None:
+        return None
     return Elementwise(p.name, p.nodes + k.nodes, p.loc, p.shape, p.outs + k.outs,
                        p.exprs + exprs)
 

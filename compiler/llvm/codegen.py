@@ -108,18 +108,15 @@ def _regroup_view(view: View, groups: list[list[int]], new_shape) -> View:
 def _regroup_exprs(roots: list[ex.Expr], groups, new_shape) -> list[ex.Expr]:
     """Rewrite loads' views and index leaves for the coalesced iteration space."""
     pos = {g[0]: i for i, g in enumerate(groups) if len(g) == 1}
-    done: dict[int, ex.Expr] = {}
-    for e in ex.iter_nodes(roots):
+
+    def leaf(e: ex.Expr) -> ex.Expr:
         if e.op == "load":
-            new = ex.load(e.buffer, _regroup_view(e.view, groups, new_shape), e.dtype)
-        elif e.op == "index":
-            new = ex.index(pos[e.value], e.dtype) if e.value in pos else ex.const(0, e.dtype)
-        elif not e.args:
-            new = e
-        else:
-            new = ex.Expr(e.op, tuple(done[id(a)] for a in e.args), e.dtype, value=e.value)
-        done[id(e)] = new
-    return [done[id(r)] for r in roots]
+            return ex.load(e.buffer, _regroup_view(e.view, groups, new_shape), e.dtype)
+        if e.op == "index":
+            return ex.index(pos[e.value], e.dtype) if e.value in pos else ex.const(0, e.dtype)
+        return e
+
+    return ex.rewrite_leaves(roots, leaf)
 
 
 def _load_views(roots) -> list[View]:

@@ -8,7 +8,7 @@ import numpy as np
 
 from compiler import GraphBuilder
 from compiler.passes.autodiff import gradients
-from runtime.fusion_report import bytes_per_step, fusion_figures
+from runtime.fusion_report import fusion_figures
 from runtime.program import Program
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,7 +43,7 @@ def test_bytes_per_step_counts_each_touched_buffer_once_per_kernel():
     kp = p.compiled.kernels
     manual = sum(sum({id(b): b.nbytes for b in k.reads() + k.writes()}.values())
                  for k in kp.kernels)
-    assert bytes_per_step(kp) == manual > 0
+    assert kp.bytes_per_step() == manual > 0
 
 
 def test_table_command_and_readme_block(tmp_path, monkeypatch):
