@@ -20,7 +20,7 @@ from frontend.model_file.checks import (Table, boolean, choice, integer, list_of
 from frontend.model_file.datasets import check_dataset, feature_shape
 from frontend.model_file.declaration import (CompileSettings, ModelDeclaration, SmokeSettings,
                                              TrainingSettings)
-from frontend.model_file.errors import KeyPath, Where
+from frontend.model_file.errors import KeyPath, ModelFileError, Where
 from frontend.model_file.layers import MODEL_KEYS, build_model
 from frontend.model_file.source import read_model_source
 from runtime.optimizers import OPTIMIZERS
@@ -139,6 +139,9 @@ def load_model_file(path: str | os.PathLike, *, seed: int | None = None):
         raise where.error((), "missing required section [model] (the layers)")
     training = _check_training(top.child("training", "[training]"))
     if seed is not None:
+        if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
+            raise ModelFileError(f"expected a non-negative integer, got {seed!r}", file,
+                                 key="seed")
         training = dataclasses.replace(training, seed=seed)
     build = build_model(where, model_t, seed_fn=_seeder(training.seed))
     compile_t = top.child("compile", "[compile]")

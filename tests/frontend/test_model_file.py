@@ -614,3 +614,9 @@ def test_seed_argument_replaces_the_declared_seed():
         np.testing.assert_array_equal(a, b)
     assert any(not np.array_equal(a, b) for a, b in
                zip(declared.get_weights(), other.get_weights()))
+
+
+@pytest.mark.parametrize("bad", ["7", -1, 1.5, True])
+def test_seed_argument_is_checked(bad):
+    with pytest.raises(ModelFileError, match=r"mlp\.toml: seed: expected a non-negative integer"):
+        load_model_file(EXAMPLES / "mlp.toml", seed=bad)
