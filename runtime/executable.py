@@ -15,10 +15,15 @@ Data that only the kernels can check (gather/scatter indices) is validated in na
 entry point returns a non-zero status naming the failing kernel, and :meth:`NativeRunner.run`
 raises an ``InputError`` with that kernel's message (op, node, where it was built, what was
 wrong; see ``compiler.kernels.families.status_messages``).
+
+A program compiled for more than one thread gets a :class:`runtime.threads.TeamControl`: each
+call is timed and the adaptive policy may shrink or restore the team between calls (results do
+not depend on the team size).
 """
 from __future__ import annotations
 
 import ctypes
+import time
 from typing import Mapping
 
 import numpy as np
@@ -26,7 +31,9 @@ import numpy as np
 from compiler.errors import InputError, KilnError
 from compiler.ir import dtypes
 from compiler.kernels.families import status_messages
+from compiler.llvm.parallel import TEAM_SIZE_SYMBOL
 from compiler.pipeline import CompileOptions, compile_graph
+from runtime.threads import TeamControl, thread_policy
 
 __all__ = ["NativeRunner", "check_input"]
 
@@ -104,6 +111,14 @@ class NativeRunner:
                 self._update_buffers.append(arr)
                 self._table[i] = arr.ctypes.data
         self._entry = self.compiled.entry
+        self.team: TeamControl | None = None
+        module = self.compiled.module
+        if TEAM_SIZE_SYMBOL in module.exports:
+            cell = ctypes.c_int32.from_address(module.address(TEAM_SIZE_SYMBOL))
+            # the initializer is the team size the program was compiled for
+            self.team = TeamControl(module.address(TEAM_SIZE_SYMBOL), int(cell.value),
+                                    thread_policy())
+        self._timed = self.team is not None and self.team.adaptive is not None
         self._profile_counts = None
         if layout.profile_slot is not None:
             # (cycles, calls) per kernel, added to by the entry function
@@ -158,7 +173,12 @@ class NativeRunner:
             keep.append(a)
             self._table[slot] = a.ctypes.data
         self._bind_state()
-        status = self._entry(self._table)
+        if self._timed:
+            t0 = time.perf_counter()
+            status = self._entry(self._table)
+            self.team.observe(time.perf_counter() - t0)
+        else:
+            status = self._entry(self._table)
         if status != 0:
             msg = self._status_messages.get(status)
             if msg is None:

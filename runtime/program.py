@@ -119,6 +119,12 @@ class Program:
             fn()
 
     @property
+    def team(self):
+        """The :class:`runtime.threads.TeamControl` of a program compiled for several threads
+        (its run-time team size and policy); None when serial or eager."""
+        return getattr(self._runner, "team", None)
+
+    @property
     def peak_bytes(self) -> int:
         """Peak bytes of intermediates in the last call (eager: measured when tracked)."""
         return self._runner.peak_bytes

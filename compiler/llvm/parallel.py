@@ -18,6 +18,15 @@ What this module emits, into an ``llvmlite.ir`` module (opaque pointers only, as
 * :func:`emit_static_range` / :func:`emit_balanced_split`: this thread's share of ``n`` items
   (``schedule(static)`` without a chunk size: contiguous, sizes differ by at most one).
 
+The team size is read at run time from the module's exported ``i32 @kiln_team_size``
+(:data:`TEAM_SIZE_SYMBOL`), initialised to ``Threading.num_threads`` and clamped to
+``[1, num_threads]`` on every read, so the runtime can shrink the team of an already compiled
+program without recompiling (runtime/threads.py does, when another process holds a core and a
+2-thread region would wait a scheduler time slice for its second thread). Work splits use the
+actual team size, and every split is by output element, so results do not depend on it. A team
+of one runs the body by a direct call (no libgomp round trip) unless an enclosing region is
+active, where ``omp_get_thread_num`` would report the outer thread.
+
 Serial fallback: with ``Threading(1)`` nothing references libgomp at all (no declaration, so the
 object links on a machine without it): the body is called once, directly, and the thread id and
 count are the constants 0 and 1, which LLVM folds away.
@@ -36,7 +45,7 @@ import llvmlite.ir as ir
 
 __all__ = ["Threading", "openmp_available", "emit_parallel", "emit_thread_id",
            "emit_num_threads", "emit_static_range", "emit_balanced_split", "emit_barrier",
-           "body_function_type", "GOMP_SYMBOLS"]
+           "body_function_type", "GOMP_SYMBOLS", "TEAM_SIZE_SYMBOL", "team_size_global"]
 
 I32 = ir.IntType(32)
 I64 = ir.IntType(64)
@@ -44,7 +53,11 @@ PTR = ir.PointerType()
 VOID = ir.VoidType()
 
 #: The libgomp entry points this module may reference (and nothing else).
-GOMP_SYMBOLS = ("GOMP_parallel", "GOMP_barrier", "omp_get_thread_num", "omp_get_num_threads")
+GOMP_SYMBOLS = ("GOMP_parallel", "GOMP_barrier", "omp_get_thread_num", "omp_get_num_threads",
+                "omp_in_parallel")
+
+#: The exported ``i32`` global holding the team size parallel regions ask for (see above).
+TEAM_SIZE_SYMBOL = "kiln_team_size"
 
 #: Environment variable that overrides the host's thread count (like OMP_NUM_THREADS, but read
 #: by kiln at compile time, since the count is baked into the generated code).
@@ -131,15 +144,28 @@ def _declare(module: ir.Module, name: str, fnty: ir.FunctionType) -> ir.Function
     return fn
 
 
+def team_size_global(module: ir.Module, threading: Threading) -> ir.GlobalVariable:
+    """The module's ``@kiln_team_size`` (created on first use, initialised to the compiled team
+    size; one per module, shared by every parallel region in it)."""
+    existing = module.globals.get(TEAM_SIZE_SYMBOL)
+    if existing is not None:
+        return existing
+    gv = ir.GlobalVariable(module, I32, name=TEAM_SIZE_SYMBOL)
+    gv.initializer = I32(threading.num_threads)
+    gv.align = 4
+    return gv
+
+
 def emit_parallel(builder: ir.IRBuilder, threading: Threading, body_fn: ir.Function,
                   data_ptr: ir.Value, *, condition: ir.Value | None = None) -> None:
-    """Run ``body_fn(data_ptr)`` on every thread of a team of ``threading.num_threads``.
+    """Run ``body_fn(data_ptr)`` on every thread of a team of (at most)
+    ``threading.num_threads``: the run-time team size ``@kiln_team_size``, clamped.
 
     Returns when all threads have finished (the region ends with an implicit barrier). The
     calling thread is thread 0. ``condition`` (an i1) is OpenMP's ``if`` clause: when false the
-    region runs on a team of one, still through libgomp, so that ``omp_get_thread_num`` is 0
-    inside it even if this code itself runs inside another parallel region. Serial
-    ``threading``: a plain direct call (no libgomp reference is emitted).
+    region runs on a team of one. A team of one outside any active region calls the body
+    directly; inside one it still goes through libgomp, so that ``omp_get_thread_num`` is 0 in
+    the body. Serial ``threading``: a plain direct call (no libgomp reference is emitted).
     """
     if body_fn.function_type != body_function_type():
         raise TypeError(f"parallel body '{body_fn.name}' must have type void (ptr), "
@@ -147,13 +173,28 @@ def emit_parallel(builder: ir.IRBuilder, threading: Threading, body_fn: ir.Funct
     if not threading.parallel:
         builder.call(body_fn, [data_ptr])
         return
-    gomp_parallel = _declare(builder.module, "GOMP_parallel",
-                             ir.FunctionType(VOID, [PTR, PTR, I32, I32]))
-    team = I32(threading.num_threads)
+    module = builder.module
+    gomp_parallel = _declare(module, "GOMP_parallel", ir.FunctionType(VOID, [PTR, PTR, I32, I32]))
+    in_parallel = _declare(module, "omp_in_parallel", ir.FunctionType(I32, []))
+    # A plain load: the runtime writes the size only between calls into the program.
+    wanted = builder.load(team_size_global(module, threading), name="omp.want", align=4)
+    cap = I32(threading.num_threads)
+    team = builder.select(builder.icmp_signed(">", wanted, cap), cap, wanted)
+    team = builder.select(builder.icmp_signed("<", team, I32(1)), I32(1), team, name="omp.team")
     if condition is not None:
-        team = builder.select(condition, team, I32(1), name="omp.team")
-    # flags = 0: no proc_bind clause.
-    builder.call(gomp_parallel, [body_fn, data_ptr, team, I32(0)])
+        team = builder.select(condition, team, I32(1), name="omp.team.if")
+    solo = builder.icmp_signed("==", team, I32(1))
+    with builder.if_else(solo) as (one, many):
+        with one:
+            nested = builder.icmp_signed("!=", builder.call(in_parallel, []), I32(0))
+            with builder.if_else(nested) as (inner, outer):
+                with inner:
+                    builder.call(gomp_parallel, [body_fn, data_ptr, I32(1), I32(0)])
+                with outer:
+                    builder.call(body_fn, [data_ptr])
+        with many:
+            # flags = 0: no proc_bind clause.
+            builder.call(gomp_parallel, [body_fn, data_ptr, team, I32(0)])
 
 
 def emit_thread_id(builder: ir.IRBuilder, threading: Threading) -> ir.Value:

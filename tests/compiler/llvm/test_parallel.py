@@ -146,6 +146,61 @@ def test_if_clause_false_runs_a_team_of_one():
         assert acc[0] == want
 
 
+@needs_openmp
+def test_run_time_team_size_is_read_and_clamped_by_every_region(fills):
+    module = fills[2]
+    assert parallel.TEAM_SIZE_SYMBOL in module.exports
+    cell = ctypes.c_int32.from_address(module.address(parallel.TEAM_SIZE_SYMBOL))
+    assert cell.value == 2          # initialised to the compiled team size
+    try:
+        # out-of-range sizes are clamped to [1, compiled size], never trusted
+        for size, team in ((1, 1), (2, 2), (99, 2), (0, 1), (-3, 1)):
+            cell.value = size
+            counts, owner, got = run_fill(module, 1000)
+            assert got == team
+            np.testing.assert_array_equal(counts, np.ones(1000, np.int32))
+            assert set(owner.tolist()) == set(range(team))
+    finally:
+        cell.value = 2
+
+
+def test_serial_module_has_no_team_size(fills):
+    assert parallel.TEAM_SIZE_SYMBOL not in fills[1].exports
+
+
+@needs_openmp
+def test_team_of_one_inside_an_active_region_numbers_its_thread_zero():
+    """An inner region of one thread, opened by each thread of an outer team of two, must
+    see itself as thread 0 of 1 (so a split inside covers all the work), not as the outer
+    thread: the direct-call shortcut for teams of one is only taken outside active regions."""
+    mod = ir.Module(name="nested_one")
+    acc_t = ir.LiteralStructType([PTR])
+    threading = Threading(2)
+    inner = ir.Function(mod, body_function_type(), name="inner")
+    b = ir.IRBuilder(inner.append_basic_block("entry"))
+    out = b.load(b.gep(inner.args[0], [I32(0), I32(0)], source_etype=acc_t), typ=PTR)
+    shift = b.shl(I64(1), b.mul(emit_thread_id(b, threading), I64(8)))
+    b.atomic_rmw("add", out, b.add(shift, b.shl(emit_num_threads(b, threading), I64(32))),
+                 "monotonic")
+    b.ret_void()
+    outer = ir.Function(mod, body_function_type(), name="outer")
+    b = ir.IRBuilder(outer.append_basic_block("entry"))
+    emit_parallel(b, threading, inner, outer.args[0], condition=ir.Constant(ir.IntType(1), 0))
+    b.ret_void()
+    fn = ir.Function(mod, ir.FunctionType(ir.VoidType(), [PTR]), name="run")
+    b = ir.IRBuilder(fn.append_basic_block("entry"))
+    block = b.alloca(acc_t)
+    block.type = PTR
+    b.store(fn.args[0], b.gep(block, [I32(0), I32(0)], source_etype=acc_t))
+    emit_parallel(b, threading, outer, block)
+    b.ret_void()
+    run = compile_ir(mod, name="nested_one").ctypes_function("run", None, [ctypes.c_void_p])
+    acc = np.zeros(1, np.int64)
+    run(acc.ctypes.data)
+    # two inner bodies, each thread 0 (adds 1) of a team of 1 (adds 1 << 32)
+    assert acc[0] == 2 * (1 + (1 << 32))
+
+
 def test_threading_validation_and_host(monkeypatch):
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError):
