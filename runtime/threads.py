@@ -14,9 +14,10 @@ depend on it (every split is by output element), so the runtime may change it be
 :class:`AdaptiveTeam` keeps the mean time per call of the full team and of one thread, each
 measured over a window of calls, and uses the faster. The size not in use is re-measured
 ("probed") after a number of calls that doubles each time a probe confirms the current choice
-(up to a cap), and falls back to its base after a switch or when the size in use measures
-clearly slower than the other size did when last measured: load comes and goes, and once the choice is
-stable probing costs little.
+(up to a cap), and falls back to its base after a switch or when the size in use turns out
+clearly slower than the other size was when last measured: load comes and goes, and once the
+choice is stable probing costs little. Any window, probe or not, stops as soon as it is sure
+to lose, so a stalling team costs a few calls, not a whole window.
 
 ``KILN_THREAD_POLICY`` picks the policy: ``adaptive`` (default) or ``fixed`` (always the
 compiled team size: for benchmarks of the parallel code itself).
@@ -85,32 +86,51 @@ class AdaptiveTeam:
             return self.size
         self._sum += seconds
         self._count += 1
-        if self._count < self.window:
+        other = 1 if self.size == self.max_size else self.max_size
+        # Losing: this window has already used more time than it may and still be the better
+        # choice, against a whole window of the other size as last measured. A probe must win
+        # by the margin, the size in use must lose by it (hysteresis both ways). Stopping a
+        # losing window early means a stalling team costs a few calls, not a window.
+        if other in self._estimate:
+            full_other = self.window * self._estimate[other]
+            limit = full_other * (1.0 - self.margin) if self._probing \
+                else full_other / (1.0 - self.margin)
+            losing = self._sum > limit
+        else:
+            losing = False
+        if not losing and self._count < self.window:
             return self.size
         mean = self._sum / self._count
-        self._sum, self._count = 0.0, 0
         self._estimate[self.size] = mean
-        other = 1 if self.size == self.max_size else self.max_size
+        self._sum, self._count = 0.0, 0
         if self._probing:
-            self._probing = False
-            self._since_probe = 0
-            if mean < self._estimate[other] * (1.0 - self.margin):
-                self.switches += 1                     # the probe won: stay, probe soon
-                self._interval = self.base_interval
-            else:                                      # the choice held: back, probe later
-                self.size = other
-                self._interval = min(2 * self._interval, self.max_interval)
-            return self.size
+            return self._end_probe(won=not losing, other=other)
         self._since_probe += self.window
-        # the other size, as last measured, would now win: the load changed, look again soon
-        slowed = other in self._estimate and \
-            self._estimate[other] < mean * (1.0 - self.margin)
-        if slowed:
+        if losing:              # the load changed: look at the other size now, and soon again
             self._interval = self.base_interval
-        if other not in self._estimate or slowed or self._since_probe >= self._interval:
+        if other not in self._estimate or losing or self._since_probe >= self._interval:
             self._probing = True
             self.probes += 1
             self.size = other
+        return self.size
+
+    def pin(self, size: int) -> None:
+        """Continue from ``size`` (set by hand): the current window and any probe are dropped,
+        the estimates kept."""
+        self.size = size
+        self._sum, self._count = 0.0, 0
+        self._probing = False
+        self._since_probe = 0
+
+    def _end_probe(self, *, won: bool, other: int) -> int:
+        self._probing = False
+        self._since_probe = 0
+        if won:                         # stay on the probed size; look again soon
+            self.switches += 1
+            self._interval = self.base_interval
+        else:                           # the choice held: go back, look again later
+            self.size = other
+            self._interval = min(2 * self._interval, self.max_interval)
         return self.size
 
 
@@ -140,7 +160,7 @@ class TeamControl:
                              f"program was compiled for), got {n!r}")
         self._cell.value = n
         if self.adaptive is not None:
-            self.adaptive.size = n
+            self.adaptive.pin(n)
 
     def observe(self, seconds: float) -> None:
         """One call took ``seconds``: let the adaptive policy pick the next call's size."""

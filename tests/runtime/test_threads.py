@@ -48,6 +48,29 @@ def test_falls_back_to_one_thread_when_the_team_stalls():
     assert used[first_switch:].count(2) / len(used[first_switch:]) < 0.05
 
 
+def test_probes_of_a_stalling_team_stop_early():
+    team = AdaptiveTeam(2)
+    used = drive(team, lambda i, n: 5.0e-3 if n == 2 else 2.0e-3, 20000)
+    after = used[used.index(1):]
+    runs, run = [], 0
+    for n in after:
+        run = run + 1 if n == 2 else 0
+        runs.append(run)
+    # a probe stops once it used more than a winning window's time (16 x 2 ms x 0.95 here),
+    # i.e. after 7 calls of 5 ms, not after a whole window of 16
+    assert 0 < max(runs) <= 7
+    assert team.probes >= 3 and team.size == 1
+
+
+def test_setting_the_size_by_hand_mid_probe_restarts_cleanly():
+    team = AdaptiveTeam(2)
+    drive(team, lambda i, n: 1.0e-3 if n == 2 else 2.0e-3, team.warmup + team.window + 3)
+    assert team.size == 1          # probing one thread
+    team.pin(2)
+    used = drive(team, lambda i, n: 1.0e-3 if n == 2 else 2.0e-3, 2000)
+    assert team.size == 2 and used.count(1) < 100
+
+
 def test_returns_to_the_full_team_when_the_load_goes_away():
     team = AdaptiveTeam(2)
     load_ends = 3000
@@ -67,8 +90,9 @@ def test_a_current_size_slower_than_the_other_was_is_probed_at_once():
     used = drive(team, lambda i, n: (1.0e-3 if i < load_from else 9.0e-3) if n == 2
                  else 2.0e-3, 10200)
     assert used[load_from - 1] == 2
-    # the first slow window triggers the probe; one more window confirms one thread
-    assert used.index(1, load_from) - load_from <= 2 * team.window
+    # the slow window stops once it is sure to lose (16 x 2 ms / 0.95 = 33.7 ms: after 4 calls
+    # of 9 ms), and the probe of one thread that follows wins
+    assert used.index(1, load_from) - load_from == 4
     assert team.size == 1
 
 
