@@ -1,6 +1,7 @@
 """GEMM throughput: kiln's generated GEMM vs numpy (OpenBLAS), on 1 and on 2 threads.
 
     python benchmarks/bench_gemm.py [--dtype f32|f64] [--threads 1,2] [--budget 0.4] [--quick]
+    python benchmarks/bench_gemm.py --smoke     # seconds: tiny shapes, a check that it runs
 
 Each thread count runs in a child process started with OPENBLAS_NUM_THREADS / OMP_NUM_THREADS /
 MKL_NUM_THREADS set *before* numpy is imported (BLAS libraries read them once, at load), so
@@ -13,6 +14,11 @@ alternates between the two in blocks (see ``ROUNDS``); the figures are medians.
 This machine is shared and noisy: the child reports how much CPU other processes used while it
 ran, and flags runs where that was high (2-thread figures are then meaningless).
 Project target: 512x512 f32 single-threaded at >= 80% of numpy.
+
+``--smoke`` runs the same code (children, compile, the result check against numpy, the
+tables) on ``SMOKE_SHAPES``, small odd sizes in every operand layout, with one timing block
+of 3 calls per side and no settling pauses: it finishes in seconds and its figures
+mean nothing.
 """
 from __future__ import annotations
 
@@ -38,6 +44,13 @@ SHAPES = [
     ("64x10x64", 64, 10, 64, "N", "N"),
 ]
 QUICK = {"64x784x128", "784x64x128 A^T", "512^3"}
+#: --smoke: tiny shapes, none a multiple of a register block, each operand layout once
+SMOKE_SHAPES = [
+    ("33x47x29", 33, 47, 29, "N", "N"),
+    ("33x47x29 A^T", 33, 47, 29, "T", "N"),
+    ("33x47x29 B^T", 33, 47, 29, "N", "T"),
+    ("64x10x64", 64, 10, 64, "N", "N"),
+]
 
 #: Timing alternates between kiln and numpy in ROUNDS blocks per shape, SETTLE seconds apart:
 #: OpenBLAS's idle threads spin for ~0.1 s after a call and libgomp's for a few microseconds,
@@ -57,8 +70,9 @@ def _busy_jiffies() -> tuple[int, int]:
         return 0, 0
 
 
-def child(threads: int, dtype: str, budget: float, quick: bool) -> None:
-    """Measure every shape on ``threads`` threads; print one JSON object per line."""
+def child(threads: int, dtype: str, budget: float, quick: bool, smoke: bool = False) -> None:
+    """Measure every shape (``smoke``: SMOKE_SHAPES) on ``threads`` threads; print one JSON
+    object per line."""
     import resource
 
     import llvmlite.ir as ir
@@ -92,8 +106,9 @@ def child(threads: int, dtype: str, budget: float, quick: bool) -> None:
     ru0 = resource.getrusage(resource.RUSAGE_SELF)
     busy0, total0 = _busy_jiffies()
     wall0 = time.perf_counter()
-    for label, M, N, K, la, lb in SHAPES:
-        if quick and label not in QUICK:
+    rounds, settle, max_reps = (1, 0.0, 3) if smoke else (ROUNDS, SETTLE, 1000)
+    for label, M, N, K, la, lb in SMOKE_SHAPES if smoke else SHAPES:
+        if quick and not smoke and label not in QUICK:
             continue
         a = (rng.standard_normal((K, M)).astype(np_dtype).T if la == "T"
              else rng.standard_normal((M, K)).astype(np_dtype))
@@ -120,13 +135,13 @@ def child(threads: int, dtype: str, budget: float, quick: bool) -> None:
         ok = bool(np.allclose(c, out, rtol=1e-3 if dtype == "f32" else 1e-10,
                               atol=1e-3 if dtype == "f32" else 1e-10))
         times: dict[str, list[float]] = {"kiln": [], "numpy": []}
-        for _ in range(ROUNDS):
+        for _ in range(rounds):
             for name, f in (("kiln", run_kiln), ("numpy", run_numpy)):
-                time.sleep(SETTLE)
+                time.sleep(settle)
                 f()  # warm: caches, and the thread pool awake
-                deadline = time.perf_counter() + budget / ROUNDS
+                deadline = time.perf_counter() + budget / rounds
                 n = 0
-                while (n < 3 or time.perf_counter() < deadline) and n < 1000:
+                while (n < 3 or time.perf_counter() < deadline) and n < max_reps:
                     t = time.perf_counter()
                     f()
                     times[name].append(time.perf_counter() - t)
@@ -147,17 +162,20 @@ def child(threads: int, dtype: str, budget: float, quick: bool) -> None:
     print(json.dumps({"kind": "load", "other": other, "cpus": cpus}), flush=True)
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    """The command line (see the module docstring); returns 1 if any result was wrong."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dtype", default="f32", choices=["f32", "f64"])
     ap.add_argument("--threads", default="1,2", help="comma-separated thread counts")
     ap.add_argument("--budget", type=float, default=0.4,
                     help="seconds of timing per shape and implementation (default 0.4)")
     ap.add_argument("--quick", action="store_true", help="only " + ", ".join(sorted(QUICK)))
+    ap.add_argument("--smoke", action="store_true",
+                    help="seconds, to check it runs: tiny shapes, 3 timed calls each")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
     if args.child:
-        child(args.child, args.dtype, args.budget, args.quick)
+        child(args.child, args.dtype, args.budget, args.quick, args.smoke)
         return 0
 
     status = 0
@@ -167,7 +185,8 @@ def main() -> int:
             env[var] = str(threads)
         env["KILN_NUM_THREADS"] = str(threads)
         cmd = [sys.executable, str(Path(__file__).resolve()), "--child", str(threads),
-               "--dtype", args.dtype, "--budget", str(args.budget)] + (["--quick"] * args.quick)
+               "--dtype", args.dtype, "--budget", str(args.budget)] + (["--quick"] * args.quick) \
+            + (["--smoke"] * args.smoke)
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if proc.returncode != 0:
             print(proc.stdout + proc.stderr, file=sys.stderr)

@@ -5,6 +5,7 @@ interpreter) vs PyTorch (when installed), medians after warm-up, all figures fro
     python benchmarks/bench_steps.py mlp matmul          # some
     python benchmarks/bench_steps.py --threads 1         # everything on one thread
     python benchmarks/bench_steps.py --json out.json     # also write the records
+    python benchmarks/bench_steps.py --smoke             # seconds: a check that it all runs
 
 Models: the built-in suite of frontend.benchmark (the seed programs' models: mlp, mnist_cnn,
 cnn_keras, linear_regression, rnn_keras_subclass, text_lstm), each program checked for equal
@@ -15,6 +16,11 @@ threads. OpenBLAS reads ``OPENBLAS_NUM_THREADS`` once, when numpy is loaded, so 
 count runs in a child process with ``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS`` and
 ``KILN_NUM_THREADS`` set before anything is imported; ``--threads N`` runs the model suite in
 such a child too.
+
+``--smoke`` checks that the benchmark runs, in seconds: by default only linear_regression
+and the matmuls, at most 3 timed calls per figure, no PyTorch (not even imported), and a
+64x64 matmul; the backends are still compared before timing and the tables printed as usual.
+Its figures mean nothing.
 
 The machine is shared: the load average before and after is printed; under load, every
 2-thread kernel (OpenBLAS's and kiln's libgomp regions alike) can wait a scheduler time slice
@@ -35,6 +41,11 @@ sys.path.insert(0, ROOT)
 _CHILD_ENV = "KILN_BENCH_CHILD"
 MATMUL_N = 512
 MATMUL_THREADS = (1, 2)
+MATMUL_REPEATS = 50
+#: --smoke: the suite entries run by default, the matmul size, the cap on timed calls
+SMOKE_NAMES = ("linear_regression", "matmul")
+SMOKE_MATMUL_N = 64
+SMOKE_REPEATS = 3
 
 
 def thread_env(n: int) -> dict[str, str]:
@@ -46,6 +57,7 @@ def thread_env(n: int) -> dict[str, str]:
 
 
 def _median_ms(fn, repeats: int, warmup: int = 3) -> float:
+    """Median of ``repeats`` timed calls of ``fn`` after ``warmup`` calls, in milliseconds."""
     for _ in range(warmup):
         fn()
     ts = []
@@ -57,7 +69,7 @@ def _median_ms(fn, repeats: int, warmup: int = 3) -> float:
     return ts[len(ts) // 2] * 1e3
 
 
-def matmul_child(threads: int) -> None:
+def matmul_child(threads: int, n: int = MATMUL_N, repeats: int = MATMUL_REPEATS) -> None:
     """Runs in a child whose thread variables were set before numpy loaded; prints JSON."""
     import numpy as np
 
@@ -66,7 +78,6 @@ def matmul_child(threads: int) -> None:
     from compiler.pipeline import CompileOptions
     from runtime.program import Program
 
-    n = MATMUL_N
     b = GraphBuilder(name=f"matmul{n}")
     b.output(b.matmul(b.input("a", (n, n)), b.input("b", (n, n))))
     rng = np.random.default_rng(0)
@@ -78,16 +89,18 @@ def matmul_child(threads: int) -> None:
     # separate blocks, kiln's first: OpenBLAS's idle workers keep spinning for a while after
     # its last call and take the second core from whatever runs next (measured: kiln's 2-thread
     # median doubles when it follows the numpy block)
-    tk = _median_ms(lambda: p([A, B]), 50)
-    tn = _median_ms(lambda: A @ B, 50)
-    print(json.dumps({"threads": threads, "numpy_ms": tn, "kiln_ms": tk}))
+    tk = _median_ms(lambda: p([A, B]), repeats)
+    tn = _median_ms(lambda: A @ B, repeats)
+    print(json.dumps({"threads": threads, "n": n, "numpy_ms": tn, "kiln_ms": tk}))
 
 
-def run_matmuls() -> list[dict]:
+def run_matmuls(smoke: bool = False) -> list[dict]:
+    """Time the matmul on each of MATMUL_THREADS in its own child (see the module docstring)."""
     out = []
     for t in MATMUL_THREADS:
-        r = subprocess.run([sys.executable, os.path.abspath(__file__), "--matmul-child", str(t)],
-                           env=thread_env(t), capture_output=True, text=True, check=False)
+        cmd = [sys.executable, os.path.abspath(__file__), "--matmul-child", str(t)]
+        r = subprocess.run(cmd + ["--smoke"] * smoke, env=thread_env(t), capture_output=True,
+                           text=True, check=False)
         if r.returncode != 0:
             raise RuntimeError(f"matmul child ({t} threads) failed:\n{r.stderr}")
         out.append(json.loads(r.stdout.strip().splitlines()[-1]))
@@ -95,8 +108,10 @@ def run_matmuls() -> list[dict]:
 
 
 def matmul_table(rows: list[dict]) -> str:
-    gf = 2 * MATMUL_N ** 3 / 1e9
-    lines = [f"| {MATMUL_N}^2 f32 matmul | numpy ms | numpy GFLOP/s | kiln ms | kiln GFLOP/s | "
+    """The matmul rows as a markdown table (one row per thread count)."""
+    n = rows[0]["n"] if rows else MATMUL_N
+    gf = 2 * n ** 3 / 1e9
+    lines = [f"| {n}^2 f32 matmul | numpy ms | numpy GFLOP/s | kiln ms | kiln GFLOP/s | "
              "numpy/kiln |", "| --- | --- | --- | --- | --- | --- |"]
     for r in rows:
         tn, tk = r["numpy_ms"], r["kiln_ms"]
@@ -105,12 +120,15 @@ def matmul_table(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def machine_line() -> str:
+def machine_line(torch_wanted: bool = True) -> str:
+    """CPUs, threads, BLAS threads, torch version and load: what the figures depend on."""
     from frontend.bench.torch_mirror import torch_available, torch_threads
     from compiler.llvm.parallel import Threading
 
     torch_v = "not installed"
-    if torch_available():
+    if not torch_wanted:
+        torch_v = "not used (--smoke)"
+    elif torch_available():
         import torch
         torch_v = f"{torch.__version__}, {torch_threads()} thread(s)"
     return (f"CPUs available {len(os.sched_getaffinity(0))}; kiln threads "
@@ -119,9 +137,13 @@ def machine_line() -> str:
             f"load average {os.getloadavg()[0]:.2f}")
 
 
-def run_models(names: list[str], repeats: int, max_seconds: float, json_path: str | None) -> None:
-    from frontend.benchmark import bench_model, format_table, suite
+def run_models(names: list[str], repeats: int, max_seconds: float, json_path: str | None,
+               smoke: bool = False) -> None:
+    """Bench the named suite entries (after checking the backends agree); print the table.
+    ``smoke``: llvm and eager only (no PyTorch)."""
+    from frontend.benchmark import BACKENDS, bench_model, format_table, suite
 
+    backends = ("llvm", "eager") if smoke else BACKENDS
     records = []
     for e in suite():
         if e.name not in names:
@@ -129,7 +151,8 @@ def run_models(names: list[str], repeats: int, max_seconds: float, json_path: st
         x, y = e.data
         t0 = time.perf_counter()
         records += bench_model(e.factory, x, y, name=e.name, batch=e.batch, repeats=repeats,
-                               max_seconds=max_seconds)
+                               max_seconds=max_seconds, backends=backends,
+                               warmup=1 if smoke else 5)
         print(f"  {e.name}: {time.perf_counter() - t0:.1f} s", file=sys.stderr, flush=True)
     print(format_table(records))
     if json_path:
@@ -138,6 +161,7 @@ def run_models(names: list[str], repeats: int, max_seconds: float, json_path: st
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The command line (see the module docstring)."""
     from frontend.bench.suite import SUITE_NAMES
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -148,25 +172,36 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--threads", type=int, default=None,
                     help="run the models in a child restricted to this many threads")
     ap.add_argument("--json", default=None, help="write the model records here")
+    ap.add_argument("--smoke", action="store_true",
+                    help=f"seconds, to check it runs: by default only {' and '.join(SMOKE_NAMES)}, "
+                         f"at most {SMOKE_REPEATS} timed calls, no PyTorch, a "
+                         f"{SMOKE_MATMUL_N}^2 matmul")
     ap.add_argument("--matmul-child", type=int, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
+    if args.smoke:
+        args.repeats = min(args.repeats, SMOKE_REPEATS)
+        args.max_seconds = min(args.max_seconds, 1.0)
     if args.matmul_child is not None:
-        matmul_child(args.matmul_child)
+        if args.smoke:
+            matmul_child(args.matmul_child, SMOKE_MATMUL_N, SMOKE_REPEATS)
+        else:
+            matmul_child(args.matmul_child)
         return
-    names = args.names or list(SUITE_NAMES) + ["matmul"]
+    default = list(SMOKE_NAMES) if args.smoke else list(SUITE_NAMES) + ["matmul"]
+    names = args.names or default
     unknown = [n for n in names if n not in SUITE_NAMES and n != "matmul"]
     if unknown:
         ap.error(f"unknown benchmark(s) {', '.join(unknown)}")
     if args.threads is not None and not os.environ.get(_CHILD_ENV):
         cmd = [sys.executable, os.path.abspath(__file__)] + [a for a in (argv or sys.argv[1:])]
         sys.exit(subprocess.run(cmd, env=thread_env(args.threads), check=False).returncode)
-    print(machine_line(), flush=True)
+    print(machine_line(torch_wanted=not args.smoke), flush=True)
     models = [n for n in names if n != "matmul"]
     if models:
-        run_models(models, args.repeats, args.max_seconds, args.json)
+        run_models(models, args.repeats, args.max_seconds, args.json, smoke=args.smoke)
     if "matmul" in names:
         print()
-        print(matmul_table(run_matmuls()))
+        print(matmul_table(run_matmuls(smoke=args.smoke)))
     print(f"\nload average after: {os.getloadavg()[0]:.2f}")
 
 

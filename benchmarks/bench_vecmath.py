@@ -1,6 +1,7 @@
 """Throughput of kiln's vector math and Philox generators against numpy, same run.
 
     python benchmarks/bench_vecmath.py [--n 1000000] [--repeat 21] [--only exp,tanh]
+    python benchmarks/bench_vecmath.py --smoke     # seconds: a check that it runs
 
 For each function and dtype: one compiled map kernel (``vecmath.define_map_kernel``: host
 vector width in the main loop, scalar tail) over n elements, against numpy computing the
@@ -10,6 +11,9 @@ implementation (what the interpreter executes). The random rows run
 ``philox.define_fill_kernel`` against the eager op's ``evaluate``. Figures are medians of
 ``--repeat`` timed calls after a warm-up, in Gelem/s (1e9 elements per second); the speedup
 column is kiln / numpy. Only numbers from the same run compare: the machine is noisy.
+``--smoke`` compiles and runs every kernel the same way on ``SMOKE_N`` elements (not a
+multiple of any vector width, so the scalar tails run too) with ``SMOKE_REPEAT`` timed calls:
+seconds, and figures that mean nothing.
 """
 from __future__ import annotations
 
@@ -35,6 +39,9 @@ from compiler.ops._special import erf as eager_erf  # noqa: E402
 
 NP = {"f32": np.float32, "f64": np.float64}
 RANDOM = ("random_uniform", "random_normal")
+#: --smoke: elements per call and timed calls per figure
+SMOKE_N = 4099
+SMOKE_REPEAT = 3
 
 
 def _eager_sigmoid(x):
@@ -86,7 +93,8 @@ def median_seconds(call, repeat: int) -> float:
     return statistics.median(times)
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
+    """The command line (see the module docstring)."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--n", type=int, default=1_000_000, help="elements per call")
     ap.add_argument("--repeat", type=int, default=21, help="timed calls per figure")
@@ -94,7 +102,11 @@ def main(argv=None) -> int:
     ap.add_argument("--dtypes", default="f32,f64")
     ap.add_argument("--scalar", action="store_true",
                     help="map kernels as scalar loops (lanes=1), left to LLVM's loop vectorizer")
+    ap.add_argument("--smoke", action="store_true",
+                    help=f"seconds, to check it runs: --n {SMOKE_N} --repeat {SMOKE_REPEAT}")
     args = ap.parse_args(argv)
+    if args.smoke:
+        args.n, args.repeat = SMOKE_N, SMOKE_REPEAT
     names = list(FUNCTIONS) + ["pow"] + list(RANDOM)
     if args.only:
         wanted = args.only.split(",")

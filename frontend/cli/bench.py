@@ -3,8 +3,11 @@ backend (:mod:`frontend.benchmark` does the measuring; this module only wires op
 
 Output: a markdown table on stdout, or with ``--json`` one JSON object per line per model
 and program (written as each model finishes, so a long suite can be followed or piped).
-Progress ("benchmarking NAME ...") goes to stderr when it is a terminal. ``--plot FILE.png``
-also draws the step times as a bar chart (needs matplotlib, the ``plot`` extra).
+Progress ("benchmarking NAME ...") goes to stderr when it is a terminal. ``--profile`` adds,
+per program, a table of its kernels from a separately compiled profiled copy (time per call,
+share, bytes touched per call, GB/s, GFLOP/s; in the JSON as ``kernel_profile``).
+``--plot FILE.png`` also draws the step times as a bar chart (needs matplotlib, the ``plot``
+extra).
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ import sys
 from frontend.cli.errors import CliError, UsageError
 from frontend.cli.loading import LoadedModel, load, sample_arrays
 
-__all__ = ["add_parser", "run", "BACKENDS", "PROGRAMS"]
+__all__ = ["add_parser", "run", "profile_table", "BACKENDS", "PROGRAMS"]
 
 BACKENDS = ("llvm", "eager", "torch")
 PROGRAMS = ("train_step", "predict")
@@ -48,7 +51,8 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--json", action="store_true",
                    help="one JSON object per line per model and program, instead of a table")
     p.add_argument("--profile", action="store_true",
-                   help="also time each kernel of the compiled programs")
+                   help="also time each kernel of the compiled programs (time, bytes, GB/s, "
+                        "GFLOP/s)")
     p.add_argument("--plot", metavar="FILE.png", default=None,
                    help="draw the step times as a bar chart (needs matplotlib)")
     p.set_defaults(run=run)
@@ -159,10 +163,25 @@ def _progress(message: str) -> None:
 def _print_profiles(records) -> None:
     for r in records:
         rows = getattr(r, "kernel_profile", None)
-        if not rows:
-            continue
-        print(f"\nkernels of {r.model} {r.program} (batch {r.batch}):")
-        for row in rows:
-            print("  " + "  ".join(f"{k} {v}" for k, v in row.items()))
+        if rows:
+            print(f"\nkernels of {r.model} {r.program} (batch {r.batch}), slowest first:")
+            print(profile_table(rows))
     if not any(getattr(r, "kernel_profile", None) for r in records):
-        print("\n(no per-kernel times: the runtime does not offer kernel profiling yet)")
+        print("\n(no per-kernel times were recorded)")
+
+
+def profile_table(rows: list[dict]) -> str:
+    """Per-kernel times (:meth:`runtime.profile.KernelTime.to_json` dicts) as aligned text,
+    slowest first: time per call, share of the kernels' total, bytes touched per call, GB/s,
+    and GFLOP/s for contractions ("-" for kernels that count no flops)."""
+    rows = sorted(rows, key=lambda k: -k["ms_per_call"])
+    total = sum(k["ms_per_call"] for k in rows) or 1.0
+    width = max([len("kernel")] + [len(k["kernel"]) for k in rows])
+    lines = [f"  {'kernel':<{width}}  {'family':<12} {'us/call':>10} {'share':>6} "
+             f"{'bytes':>10} {'GB/s':>7} {'GFLOP/s':>8}"]
+    for k in rows:
+        gflops = f"{k['gflop_per_s']:8.1f}" if k["flops"] else f"{'-':>8}"
+        lines.append(f"  {k['kernel']:<{width}}  {k['family']:<12} {1e3 * k['ms_per_call']:10.2f} "
+                     f"{100 * k['ms_per_call'] / total:5.1f}% {k['bytes']:>10} "
+                     f"{k['gb_per_s']:7.2f} {gflops}")
+    return "\n".join(lines)

@@ -11,14 +11,18 @@ command line follows without change.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-from contextlib import contextmanager
+from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from frontend.cli.errors import UsageError
 from frontend.cli.loading import PROGRAMS, LoadedModel, build_step, compiled_of, load
 
-__all__ = ["add_parsers", "parse_stages", "compile_stages", "run_compile", "run_ir"]
+if TYPE_CHECKING:   # imported when used: compiler.pipeline loads LLVM
+    from compiler.pipeline import CompileOptions
+
+__all__ = ["add_parsers", "parse_stages", "recording_options", "compile_stages", "run_compile",
+           "run_ir"]
 
 DEFAULT_PROGRAM = "train_step"
 DEFAULT_BATCH = 32
@@ -86,32 +90,20 @@ def _batch(loaded: LoadedModel, args) -> int:
     return batch
 
 
-@contextmanager
-def _recording(stages: list[str]):
-    """While building a step program: record ``stages`` (KILN_DUMP, the documented knob the
-    step builder's compile reads) and write nothing (no KILN_DUMP_DIR: the command writes
-    the files itself, where it was told). Without stages the user's environment stands."""
+def recording_options(stages: list[str]) -> CompileOptions | None:
+    """The compile options of the environment (``KILN_DEBUG``, ``KILN_DISABLE_PASSES`` ...)
+    with ``stages`` recorded and no dump directory (the command writes the files itself,
+    where it was told); None, the environment's options unchanged, when no stage is asked."""
     if not stages:
-        yield
-        return
-    saved = {k: os.environ.get(k) for k in ("KILN_DUMP", "KILN_DUMP_DIR")}
-    os.environ["KILN_DUMP"] = ",".join(stages)
-    os.environ.pop("KILN_DUMP_DIR", None)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        return None
+    from compiler.pipeline import CompileOptions
+    return replace(CompileOptions.from_env(), dump=list(stages), dump_dir=None)
 
 
 def compile_stages(loaded: LoadedModel, program: str, batch: int, stages: list[str]):
     """Build and compile ``program`` of ``loaded`` (on the llvm backend) for ``batch`` with
     ``stages`` recorded; returns the compiler's CompiledProgram."""
-    with _recording(stages):
-        return compiled_of(build_step(loaded, program, batch))
+    return compiled_of(build_step(loaded, program, batch, recording_options(stages)))
 
 
 def run_compile(args) -> int:

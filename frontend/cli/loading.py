@@ -32,11 +32,14 @@ import os
 import runpy
 import sys
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
 from frontend.cli.errors import CliError, UsageError
+
+if TYPE_CHECKING:   # imported when used: compiler.pipeline loads LLVM
+    from compiler.pipeline import CompileOptions
 
 __all__ = ["DECLARATION_SUFFIXES", "PROGRAMS", "Settings", "LoadedModel", "load",
            "require_compiled", "set_backend", "limit", "sample_arrays", "build_step", "compiled_of"]
@@ -230,21 +233,12 @@ def require_compiled(loaded: LoadedModel, what: str) -> None:
 
 
 def set_backend(model, backend: str) -> None:
-    """Make ``model``'s programs run on ``backend`` (before any program is built).
-
-    Done by compiling the model again with its own configuration, which is what a user would
-    write; it resets the optimizer slots, so it must happen before training."""
-    from runtime.program import check_backend
+    """Make ``model``'s programs run on ``backend`` (:meth:`Model.set_backend`); an unknown
+    backend is a usage error."""
     try:
-        check_backend(backend)
+        model.set_backend(backend)
     except ValueError as e:
         raise UsageError(str(e)) from None
-    if model._backend == backend or not model.compiled:
-        return   # an uncompiled model only predicts: ask for the backend when it is compiled
-    cfg = model._compile_config   # compile()'s arguments, as the model recorded them
-    model.compile(optimizer=model.optimizer, loss=cfg.get("loss"),
-                  loss_weights=cfg.get("loss_weights"), metrics=cfg.get("metrics"),
-                  backend=backend)
 
 
 def limit(data: Data, n: int | None) -> Data:
@@ -324,9 +318,12 @@ def _unlist(arrays: list):
     return arrays[0] if len(arrays) == 1 else arrays
 
 
-def build_step(loaded: LoadedModel, program: str, batch: int):
+def build_step(loaded: LoadedModel, program: str, batch: int,
+               compile_options: CompileOptions | None = None):
     """The runtime Program of ``program`` (``train_step`` or ``predict``) for batches of
-    ``batch``, as ``fit``/``predict`` build it (on the model's backend)."""
+    ``batch``, as ``fit``/``predict`` build it (on the model's backend), compiled with
+    ``compile_options`` (a :class:`compiler.pipeline.CompileOptions`; None: the
+    environment's)."""
     from frontend.models.steps import get_step
 
     if program not in PROGRAMS:
@@ -335,7 +332,7 @@ def build_step(loaded: LoadedModel, program: str, batch: int):
     if kind == "train":
         require_compiled(loaded, f"the {program} program")
     xs, ys = sample_arrays(loaded, batch, targets=(kind != "predict"))
-    return get_step(loaded.model, kind, xs, ys).program
+    return get_step(loaded.model, kind, xs, ys, compile_options=compile_options).program
 
 
 def compiled_of(program):

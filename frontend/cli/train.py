@@ -149,7 +149,7 @@ def run(args) -> int:
 
     model = loaded.model
     print(f"training {loaded.path}: model '{model.name}', {_count(x)} samples, {epochs} "
-          f"epoch(s), batch {batch}, backend {_backend(model)}"
+          f"epoch(s), batch {batch}, backend {model.backend}"
           + (f", seed {settings.seed}" if settings.seed is not None else ""), flush=True)
     callbacks: list[Callback] = []
     if not args.no_progress and sys.stderr.isatty():
@@ -168,7 +168,7 @@ def run(args) -> int:
     weights = os.path.join(out_dir, "weights.npz")
     model.save_weights(weights)
     record = {"model": loaded.path, "epochs": epochs, "batch_size": batch,
-              "backend": _backend(model), "seed": settings.seed, "limit": args.limit,
+              "backend": model.backend, "seed": settings.seed, "limit": args.limit,
               "train_seconds": round(train_seconds, 3), "history": history.history,
               "test": test_logs}
     metrics = os.path.join(out_dir, "metrics.json")
@@ -193,7 +193,3 @@ def _count(x) -> int:
         x = x[0]
     return len(x)
 
-
-def _backend(model) -> str:
-    from runtime.program import DEFAULT_BACKEND
-    return model._backend or DEFAULT_BACKEND

@@ -106,6 +106,28 @@ class Model(Layer):
                       metrics=metrics, weighted_metrics=weighted_metrics, backend=backend,
                       **kwargs)
 
+    def set_backend(self, backend: str) -> None:
+        """Run this model's programs on ``backend`` (``"llvm"``: compiled, or ``"eager"``: the
+        numpy interpreter) from now on.
+
+        The step programs built so far are dropped, so the next ``fit``/``evaluate``/
+        ``predict`` builds them on the new backend; the weights and the optimizer's state are
+        kept (training goes on where it was). A later ``compile()`` sets the backend again
+        (to its ``backend`` argument). Raises ValueError naming the backends for an unknown
+        one.
+        """
+        from runtime.program import DEFAULT_BACKEND, check_backend
+        check_backend(backend)
+        if backend != (self._backend or DEFAULT_BACKEND):
+            self._programs.clear()
+        self._backend = backend
+
+    @property
+    def backend(self) -> str:
+        """The backend this model's programs run on (see :meth:`set_backend`)."""
+        from runtime.program import DEFAULT_BACKEND
+        return self._backend or DEFAULT_BACKEND
+
     def fit(self, x=None, y=None, batch_size: int | None = None, epochs: int = 1,
             verbose="auto", callbacks=None, validation_split: float = 0.0,
             validation_data=None, shuffle: bool = True, class_weight=None, sample_weight=None,

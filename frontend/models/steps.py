@@ -15,12 +15,18 @@ weight arrays, and the optimizer's slot arrays, kept in ``model._opt_state`` so 
 program built later reuses the slots of the first. Building a program checks that the
 runtime really uses those arrays in place (the contract of
 :class:`runtime.program.Program`). The backend is ``compile(backend=...)`` or, when None,
-:data:`runtime.program.DEFAULT_BACKEND`; it is passed through, never inspected.
+:data:`runtime.program.DEFAULT_BACKEND` (:meth:`frontend.models.model.Model.set_backend`
+changes it later); it is passed through, never inspected.
+
+How the llvm backend compiles is, by default, what the environment says
+(:meth:`compiler.pipeline.CompileOptions.from_env`: ``KILN_DUMP``, ``KILN_DEBUG`` ...);
+``get_step(..., compile_options=CompileOptions(...))`` builds a program with explicit options
+instead (the ``kiln compile``/``kiln ir`` commands use it to record stages).
 """
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,9 +36,15 @@ from compiler.passes.autodiff import backprop
 from frontend.layers.base import graph_name
 from frontend.layers.tracing import Tensor, TraceContext
 from frontend.models.compile_config import resolve
-from runtime.program import Program
+from runtime.program import DEFAULT_BACKEND, Program
 
-__all__ = ["Step", "get_step"]
+if TYPE_CHECKING:   # imported when used: compiler.pipeline loads LLVM
+    from compiler.pipeline import CompileOptions
+
+__all__ = ["KINDS", "Step", "get_step"]
+
+#: The step kinds (see the module docstring).
+KINDS = ("train", "evaluate", "predict")
 
 
 class Step:
@@ -52,18 +64,43 @@ def _signature(arrays) -> tuple:
     return tuple((a.shape, a.dtype.str) for a in arrays if a is not None)
 
 
-def get_step(model, kind: str, xs: list[np.ndarray], ys: list | None = None) -> Step:
-    """The cached step program for these arrays' shapes, built on first use."""
+def get_step(model, kind: str, xs: list[np.ndarray], ys: list | None = None, *,
+             compile_options: CompileOptions | None = None) -> Step:
+    """The step program of ``model`` for arrays shaped like ``xs`` (inputs) and ``ys``
+    (targets; ``train`` and ``evaluate`` only), built on first use and cached on the model.
+
+    ``kind`` is ``"train"``, ``"evaluate"`` or ``"predict"`` (see the module docstring).
+    ``compile_options`` compiles the program with these
+    :class:`~compiler.pipeline.CompileOptions` instead of the environment's, e.g.
+    ``CompileOptions(dump=["fuse", "kernels"])`` keeps those stages' texts
+    (``step.program.compiled.stage_text("fuse")``); such a program is cached apart from the
+    one ``fit``/``predict`` use, and shares the same weights and optimizer slots. Options need
+    the llvm backend (the eager one compiles nothing).
+    """
+    if kind not in KINDS:
+        raise ValueError(f"get_step: unknown step kind {kind!r}; expected one of "
+                         f"{', '.join(KINDS)}")
+    if compile_options is not None:
+        from compiler.pipeline import CompileOptions
+        if not isinstance(compile_options, CompileOptions):
+            raise TypeError(f"get_step: compile_options must be a compiler.pipeline."
+                            f"CompileOptions, got {type(compile_options).__name__}")
+        backend = model._backend or DEFAULT_BACKEND
+        if backend != "llvm":
+            raise ValueError(f"model '{model.name}': compile_options need the llvm backend; "
+                             f"the model runs on {backend!r} (see Model.set_backend)")
     key = (kind, _signature(xs), _signature(ys or []),
-           tuple(id(w) for w in model.trainable_weights) if kind == "train" else ())
+           tuple(id(w) for w in model.trainable_weights) if kind == "train" else (),
+           None if compile_options is None else repr(compile_options))
     step = model._programs.get(key)
     if step is None:
-        step = _build_step(model, kind, xs, ys)
+        step = _build_step(model, kind, xs, ys, compile_options)
         model._programs[key] = step
     return step
 
 
-def _build_step(model, kind: str, xs: list[np.ndarray], ys: list | None) -> Step:
+def _build_step(model, kind: str, xs: list[np.ndarray], ys: list | None,
+                compile_options: CompileOptions | None = None) -> Step:
     b = GraphBuilder(name=graph_name(f"{model.name}_{kind}"))
     ctx = TraceContext(b, training=(kind == "train"))
     xv = [b.input("x" if len(xs) == 1 else f"x{i}", a.shape, dtypes.from_numpy(a.dtype))
@@ -126,8 +163,9 @@ def _build_step(model, kind: str, xs: list[np.ndarray], ys: list | None) -> Step
     state = {w.param_name: w.array for w in ctx.bound}
     if kind == "train":
         state.update(model._train_slot_state)
+    options = {} if compile_options is None else {"compile_options": compile_options}
     program = Program(b.graph, state=state, updates=updates, backend=model._backend,
-                      source=source)
+                      source=source, **options)
     for name, arr in state.items():
         # The contract that lets programs of several batch sizes share weights and slots.
         if program.state[name] is not arr:

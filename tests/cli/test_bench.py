@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
 from conftest import TINY_PY, assert_error, run_kiln
+from frontend.cli.main import main
+
+#: What issue 6 promises every --json object holds.
+REQUIRED_JSON_FIELDS = ("model", "program", "batch", "compiled_ms", "eager_ms", "torch_ms",
+                        "kernels", "peak_arena_bytes", "compile_s_cold", "compile_s_cached")
 
 
 def test_bench_model_json_lines(workdir):
@@ -16,12 +19,14 @@ def test_bench_model_json_lines(workdir):
     assert [(r["model"], r["program"], r["batch"]) for r in records] == \
         [("tiny_mlp", "train_step", 16), ("tiny_mlp", "predict", 16)]
     for r in records:
+        assert set(REQUIRED_JSON_FIELDS) <= set(r), set(REQUIRED_JSON_FIELDS) - set(r)
         assert r["compiled_ms"] > 0 and r["eager_ms"] > 0 and r["torch_ms"] is None
         assert r["kernels"] >= 1 and r["peak_arena_bytes"] > 0 and r["repeats"] == 3
+        assert r["compile_s_cold"] > 0 and r["compile_s_cached"] > 0
 
 
 def test_bench_suite_table_and_plot(workdir):
-    pytest.importorskip("matplotlib")
+    # matplotlib is the `plot` extra, which the README's quick start and CI install
     proc = run_kiln("bench", "--suite", "--only", "linear_regression", "--repeats", "2",
                     "--warmup", "0", "--backends", "llvm,eager", "--programs", "predict",
                     "--plot", "bench.png", cwd=workdir)
@@ -41,3 +46,23 @@ def test_plot_without_matplotlib_is_one_line(workdir, tmp_path):
     proc = run_kiln("bench", TINY_PY, "--plot", "out.png", cwd=workdir, extra_path=str(tmp_path))
     assert_error(proc, 1, "--plot needs matplotlib", "kiln[plot]")
     assert not (workdir / "out.png").exists()
+
+
+def test_profile_adds_a_table_of_kernels(capsys):
+    status = main(["bench", TINY_PY, "--programs", "predict", "--backends", "llvm",
+                   "--repeats", "2", "--warmup", "0", "--profile"])
+    out = capsys.readouterr().out
+    assert status == 0
+    lines = out.splitlines()
+    kernels = int(lines[2].split("|")[9])          # the table's kernels column
+    start = lines.index("kernels of tiny_mlp predict (batch 16), slowest first:")
+    assert lines[start + 1].split() == ["kernel", "family", "us/call", "share", "bytes", "GB/s",
+                                        "GFLOP/s"]
+    rows = [line.split() for line in lines[start + 2:start + 2 + kernels]]
+    assert len(rows) == kernels and all(len(r) == 7 for r in rows)
+    times = [float(r[2]) for r in rows]
+    assert times == sorted(times, reverse=True)
+    assert all(int(r[4]) > 0 for r in rows)                       # bytes touched per call
+    contractions = [r for r in rows if r[1] == "contraction"]
+    assert contractions and all(float(r[6]) > 0 for r in contractions)
+    assert all(r[6] == "-" for r in rows if r[1] != "contraction")

@@ -1,6 +1,8 @@
 """``kiln compile`` (dumps) and ``kiln ir`` (one stage on stdout) end to end."""
 from __future__ import annotations
 
+import os
+
 from conftest import TINY_PY, TINY_TOML, run_kiln
 
 from compiler.pipeline import STAGES
@@ -37,3 +39,52 @@ def test_ir_prints_one_stage(workdir):
     assert proc.stdout.startswith("graph @tiny_mlp_train(%x: f32[4,8]")
     assert "%adam.iterations" in proc.stdout        # train_step: with the optimizer update
     assert proc.stderr == ""
+
+
+
+class _GuardedEnv(dict):
+    """``os.environ`` for a test: the KILN_DUMP variables can be read but not changed."""
+
+    GUARDED = ("KILN_DUMP", "KILN_DUMP_DIR")
+
+    def __setitem__(self, key, value):
+        assert key not in self.GUARDED, f"the command set {key}={value!r}"
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key):
+        assert key not in self.GUARDED, f"the command removed {key}"
+        super().__delitem__(key)
+
+    def pop(self, key, *default):
+        assert key not in self.GUARDED, f"the command removed {key}"
+        return super().pop(key, *default)
+
+
+def test_compile_records_stages_without_touching_the_environment(monkeypatch, tmp_path, capsys):
+    """The stages asked for are compile options of the program, not KILN_DUMP set in-process:
+    the user's KILN_DUMP / KILN_DUMP_DIR neither change nor decide what is written where."""
+    from frontend.cli.main import main
+
+    env_dir = tmp_path / "env_dumps"
+    env = _GuardedEnv({**os.environ, "KILN_DUMP": "asm", "KILN_DUMP_DIR": str(env_dir)})
+    monkeypatch.setattr(os, "environ", env)
+    status = main(["compile", TINY_TOML, "--dump", "fuse", "--dump-dir", str(tmp_path / "d")])
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert sorted(p.name for p in (tmp_path / "d").iterdir()) == \
+        [f"{STAGES.index('fuse'):02d}-fuse.txt"]
+    assert "fused kernels" in (tmp_path / "d" / f"{STAGES.index('fuse'):02d}-fuse.txt").read_text()
+    assert not env_dir.exists()
+    assert env["KILN_DUMP"] == "asm" and env["KILN_DUMP_DIR"] == str(env_dir)
+
+
+def test_recording_options_keep_the_other_knobs_of_the_environment(monkeypatch):
+    from frontend.cli.compile import recording_options
+
+    monkeypatch.setenv("KILN_DISABLE_PASSES", "merge")
+    monkeypatch.setenv("KILN_DUMP", "asm")
+    monkeypatch.setenv("KILN_DUMP_DIR", "elsewhere")
+    opts = recording_options(["graph", "fuse"])
+    assert (list(opts.dump), opts.dump_dir, list(opts.disable)) == (["graph", "fuse"], None,
+                                                                    ["merge"])
+    assert recording_options([]) is None     # no stage asked: the environment's options

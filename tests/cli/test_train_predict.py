@@ -1,12 +1,15 @@
 """``kiln train`` and ``kiln predict`` end to end on the tiny model files."""
 from __future__ import annotations
 
+import io
 import json
+import sys
 
 import numpy as np
 import pytest
 
 from conftest import TINY_PY, TINY_TOML, assert_error, run_kiln
+from frontend.cli.main import main
 
 
 @pytest.fixture(scope="module")
@@ -84,3 +87,44 @@ def test_predict_rejects_input_of_the_wrong_shape(trained, workdir):
     proc = run_kiln("predict", TINY_TOML, "--weights", trained[1] / "weights.npz",
                     "--input", "x_bad.npy", cwd=workdir)
     assert_error(proc, 1, "x_bad.npy", "(None, 8)", "(5, 7)")
+
+
+class _Terminal(io.StringIO):
+    """A stderr that says it is a terminal (where the progress bar goes)."""
+
+    def isatty(self) -> bool:
+        return True
+
+
+def test_progress_bar_on_a_terminal_only(monkeypatch, tmp_path, capsys):
+    for flags, want_bar in (([], True), (["--no-progress"], False)):
+        err = _Terminal()
+        monkeypatch.setattr(sys, "stderr", err)
+        status = main(["train", TINY_TOML, "--epochs", "2", "--limit", "32", "--batch-size",
+                       "16", "-o", str(tmp_path / "run"), *flags])
+        out = capsys.readouterr().out
+        assert status == 0, err.getvalue()
+        bar = err.getvalue()
+        if want_bar:   # tqdm's bar of each epoch: 2 steps of 16 samples
+            assert "epoch 1/2:" in bar and "epoch 2/2:" in bar and "/2 [" in bar, bar
+            assert "step/s" in bar, bar
+        else:
+            assert bar == ""
+        # the results on stdout are the same lines either way
+        assert [line.split(":")[0] for line in out.splitlines()[1:3]] == ["epoch 1/2",
+                                                                          "epoch 2/2"]
+
+
+def test_seed_decides_the_run(trained, tmp_path, capsys):
+    """In-process runs with the fixture's options: seed 3 reproduces its losses, seed 4
+    starts from other weights."""
+    def losses(seed: int) -> list[float]:
+        out = tmp_path / f"seed{seed}"
+        assert main(["train", TINY_TOML, "--epochs", "2", "--batch-size", "16", "--limit", "48",
+                     "--seed", str(seed), "-o", str(out)]) == 0
+        capsys.readouterr()
+        return json.loads((out / "metrics.json").read_text())["history"]["loss"]
+
+    reference = json.loads((trained[1] / "metrics.json").read_text())["history"]["loss"]
+    np.testing.assert_allclose(losses(3), reference, rtol=1e-6)
+    assert not np.allclose(losses(4), reference, rtol=1e-3)
