@@ -42,7 +42,7 @@ from compiler.errors import KilnError
 from compiler.llvm.target import host_target, llvm_lock, target_machine
 
 __all__ = ["CodegenError", "CompileTimings", "CompiledModule", "JitStats", "compile_ir",
-           "load_object", "stats", "elf_symbols"]
+           "load_object", "optimized_ir", "stats", "elf_symbols"]
 
 log = logging.getLogger("kiln.llvm")
 
@@ -94,10 +94,10 @@ class CompiledModule:
     """Native code for one LLVM module, loaded into this process.
 
     Attributes: ``name``, ``ir_before`` (IR text given to the compiler, or None if loaded from
-    bare object code), ``ir_after`` (IR after the optimizer, or None), ``object_code`` (the ELF
-    object that was linked), ``exports`` (symbol names with addresses), ``timings``,
-    ``opt_level``, ``source`` (``"compile"`` or ``"object"``: whether LLVM's optimizer ran for
-    this instance).
+    bare object code), ``ir_after`` (IR after the optimizer, or None; see
+    :meth:`regenerate_ir_after_from`), ``object_code`` (the ELF object that was linked),
+    ``exports`` (symbol names with addresses), ``timings``, ``opt_level``, ``source``
+    (``"compile"`` or ``"object"``: whether LLVM's optimizer ran for this instance).
     """
 
     def __init__(self, *, name: str, object_code: bytes, addresses: dict[str, int],
@@ -109,7 +109,8 @@ class CompiledModule:
         self.source = source
         self.opt_level = opt_level
         self.ir_before = ir_before
-        self.ir_after = ir_after
+        self._ir_after = ir_after
+        self._ir_after_source: str | None = None
         self._addresses = dict(addresses)
         self._engine = engine
         self._tracker = tracker
@@ -123,6 +124,30 @@ class CompiledModule:
     @property
     def closed(self) -> bool:
         return self._engine is None
+
+    @property
+    def ir_after(self) -> str | None:
+        """The IR after LLVM's optimizer, or None if unknown. After
+        :meth:`regenerate_ir_after_from` it is made on first access (one optimizer run)."""
+        if self._ir_after is None and self._ir_after_source is not None:
+            self._ir_after = optimized_ir(self._ir_after_source, name=self.name,
+                                          opt_level=self.opt_level)
+            self._ir_after_source = None
+        return self._ir_after
+
+    def regenerate_ir_after_from(self, text: str) -> None:
+        """Drop the carried optimized IR (and assembly); make them from ``text`` when asked.
+
+        For object code that the compile cache found under IR differing from ``text`` only in
+        names (see compiler/llvm/cache.py): the stored optimized IR carries the other module's
+        names, while optimizing ``text`` gives the IR (and :meth:`assembly`) of this module,
+        the same instructions under this module's names. Costs one optimizer run, on first
+        access only. ``object_code`` stays what was linked: its internal symbols keep the other
+        module's names.
+        """
+        self._ir_after = None
+        self._ir_after_source = text
+        self._assembly = None
 
     def address(self, fn_name: str) -> int:
         """Address of the exported symbol ``fn_name`` (valid while this module is alive)."""
@@ -156,8 +181,9 @@ class CompiledModule:
         """Host assembly of the optimized module (Intel syntax on x86 when LLVM honours it).
 
         Regenerated on first call by running only the code generator on ``ir_after`` with the
-        same target machine, so it is the code that was linked, without slowing down compiles
-        that never look at it.
+        same target machine, so it is the code that was linked (for a cache hit on IR that
+        differs only in names: the same instructions, under this module's names), without
+        slowing down compiles that never look at it.
         """
         if self._assembly is None:
             if self.ir_after is None:
@@ -234,34 +260,11 @@ def compile_ir(ir: str | lir.Module, name: str | None = None, opt_level: int = 3
     if name is None:
         name = ir.name if isinstance(ir, lir.Module) and ir.name else "module"
     timings = CompileTimings()
-    host = host_target()
     tm = target_machine(opt_level)
     with llvm_lock:
-        # A private context per compile: its types and constants are freed with it, instead of
-        # accumulating in LLVM's global context for the life of the process.
-        ctx = llvm.create_context()
-        t0 = time.perf_counter()
+        mod = _parse_and_optimize(text, name, opt_level, timings)
         try:
-            mod = llvm.parse_assembly(text, context=ctx)
-        except RuntimeError as e:
-            raise CodegenError(f"LLVM IR of module '{name}' does not parse:\n{_strip(e)}") from None
-        stats.parses += 1
-        try:
-            t1 = time.perf_counter()
-            timings.parse = t1 - t0
-            try:
-                mod.verify()
-            except RuntimeError as e:
-                raise CodegenError(
-                    f"LLVM IR of module '{name}' fails verification:\n{_strip(e)}") from None
-            t2 = time.perf_counter()
-            timings.verify = t2 - t1
-            mod.triple = host.triple
-            mod.data_layout = host.data_layout
-            _optimize(mod, tm, opt_level)
-            stats.optimizations += 1
             t3 = time.perf_counter()
-            timings.optimize = t3 - t2
             after = str(mod)
             exports = _module_exports(mod)
             try:
@@ -277,6 +280,59 @@ def compile_ir(ir: str | lir.Module, name: str | None = None, opt_level: int = 3
                          opt_level=opt_level, ir_before=text, ir_after=after)
     log.debug("compiled %s: %s", name, timings)
     return compiled
+
+
+def optimized_ir(ir: str | lir.Module, name: str | None = None, opt_level: int = 3) -> str:
+    """The optimized IR text that :func:`compile_ir` would produce for ``ir``: parse, verify
+    and optimize only (no code generation, nothing loaded). Raises :class:`CodegenError` like
+    :func:`compile_ir`."""
+    if not 0 <= opt_level <= 3:
+        raise ValueError(f"opt_level must be 0..3, got {opt_level}")
+    text = ir_text(ir)
+    if name is None:
+        name = ir.name if isinstance(ir, lir.Module) and ir.name else "module"
+    with llvm_lock:
+        mod = _parse_and_optimize(text, name, opt_level, CompileTimings())
+        try:
+            return str(mod)
+        finally:
+            mod.close()
+
+
+def _parse_and_optimize(text: str, name: str, opt_level: int,
+                        timings: CompileTimings) -> llvm.ModuleRef:
+    """Parse, verify, retarget to the host and optimize ``text``; the caller closes the module
+    and holds ``llvm_lock``. Records the parse, verify and optimize times in ``timings``."""
+    host = host_target()
+    tm = target_machine(opt_level)
+    # A private context per compile: its types and constants are freed with it, instead of
+    # accumulating in LLVM's global context for the life of the process.
+    ctx = llvm.create_context()
+    t0 = time.perf_counter()
+    try:
+        mod = llvm.parse_assembly(text, context=ctx)
+    except RuntimeError as e:
+        raise CodegenError(f"LLVM IR of module '{name}' does not parse:\n{_strip(e)}") from None
+    stats.parses += 1
+    try:
+        t1 = time.perf_counter()
+        timings.parse = t1 - t0
+        try:
+            mod.verify()
+        except RuntimeError as e:
+            raise CodegenError(
+                f"LLVM IR of module '{name}' fails verification:\n{_strip(e)}") from None
+        t2 = time.perf_counter()
+        timings.verify = t2 - t1
+        mod.triple = host.triple
+        mod.data_layout = host.data_layout
+        _optimize(mod, tm, opt_level)
+        stats.optimizations += 1
+        timings.optimize = time.perf_counter() - t2
+    except BaseException:
+        mod.close()
+        raise
+    return mod
 
 
 def load_object(object_code: bytes, name: str = "object", exports: Iterable[str] | None = None,
