@@ -35,6 +35,7 @@ def emit_scan(gen, k: Scan) -> None:
     from compiler.llvm.codegen import emit_program_entry
 
     entry = emit_program_entry(gen, body, f"{k.name}.body", slots)
+    entry.linkage = "internal"   # called from this module only; never looked up by name
 
     fn, ptrs, b = gen._kernel_function(k, returns_status=True)
     T = k.length
