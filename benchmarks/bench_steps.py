@@ -24,7 +24,10 @@ Its figures mean nothing.
 
 The machine is shared: the load average before and after is printed; under load, every
 2-thread kernel (OpenBLAS's and kiln's libgomp regions alike) can wait a scheduler time slice
-(4 ms here) for its second thread, so compare only figures from the same run.
+(4 ms here) for its second thread, so compare only figures from the same run. kiln's programs
+fall back to one thread while that happens (runtime/threads.py; benchmarks/bench_threads.py
+measures it); the matmul children pin their team (``KILN_THREAD_POLICY=fixed``) so that the
+2-thread row measures the 2-thread GEMM.
 """
 from __future__ import annotations
 
@@ -78,6 +81,7 @@ def matmul_child(threads: int, n: int = MATMUL_N, repeats: int = MATMUL_REPEATS)
     from compiler.pipeline import CompileOptions
     from runtime.program import Program
 
+    os.environ["KILN_THREAD_POLICY"] = "fixed"   # measure the n-thread GEMM, not the policy
     b = GraphBuilder(name=f"matmul{n}")
     b.output(b.matmul(b.input("a", (n, n)), b.input("b", (n, n))))
     rng = np.random.default_rng(0)

@@ -16,7 +16,9 @@ stage can be printed or dumped (``dump=["fuse", "llvm"]`` or ``"all"``; see :dat
     asm          host assembly
 
 The native module is looked up in the compile cache (compiler/llvm/cache.py) by the hash of
-its LLVM IR, the target and the kiln version, so a warm process skips LLVM entirely.
+its LLVM IR (with names that cannot change the code erased, so a model rebuilt under new layer
+names hits), the target and the kiln version, so a warm process skips LLVM's optimizer and
+code generator.
 """
 from __future__ import annotations
 
