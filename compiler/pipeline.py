@@ -25,6 +25,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sys
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -66,8 +67,12 @@ def _debug_level() -> int:
 
 @dataclass
 class CompileOptions:
-    """How to compile. ``dump``: stage names or "all"; ``dump_dir``: where dumps are written
-    (one file per stage, prefixed by its position so they sort in pipeline order);
+    """How to compile. ``dump``: stage names or "all" (kept in memory:
+    ``CompiledProgram.stage_text``); ``dump_dir``: where they are also written, in a
+    directory per program, ``<dump_dir>/<program name>/NN-<stage>.<ext>`` (``NN``: the stage's
+    position, so files sort in pipeline order; a later program of the same name in this
+    process gets ``<name>-2``, ``<name>-3``, ...: a model's train step for a last, smaller
+    batch does not overwrite the first);
     ``disable``: graph passes to skip (to bisect a wrong result); ``verify_each``: run the
     verifier after every pass; ``threading``: threads for big kernels; ``cache``: use the
     on-disk compile cache."""
@@ -85,14 +90,16 @@ class CompileOptions:
 
     @staticmethod
     def from_env(**overrides) -> "CompileOptions":
-        """Options from ``KILN_DUMP`` (comma-separated stages or "all"), ``KILN_DUMP_DIR``,
+        """Options from ``KILN_DUMP`` (comma-separated stages or "all"), ``KILN_DUMP_DIR``
+        (default ``kiln-dumps`` in the current directory when ``KILN_DUMP`` is set),
         ``KILN_DISABLE_PASSES`` and ``KILN_DEBUG`` (>= 1: verify after every pass and print
         each compile's steps with timings; 2: also profile every kernel at run time), with
         explicit keyword arguments winning."""
         env = os.environ
+        dump = [s for s in env.get("KILN_DUMP", "").split(",") if s]
         opts = dict(
-            dump=[s for s in env.get("KILN_DUMP", "").split(",") if s],
-            dump_dir=env.get("KILN_DUMP_DIR") or None,
+            dump=dump,
+            dump_dir=env.get("KILN_DUMP_DIR") or (DEFAULT_DUMP_DIR if dump else None),
             disable=[s for s in env.get("KILN_DISABLE_PASSES", "").split(",") if s],
             verify_each=_debug_level() >= 1,
             report=_debug_level() >= 1,
@@ -184,20 +191,44 @@ class CompiledProgram:
         return written
 
 
+#: Where ``KILN_DUMP`` writes when ``KILN_DUMP_DIR`` is not set (relative: the current directory).
+DEFAULT_DUMP_DIR = "kiln-dumps"
+
+#: Program dump directories handed out in this process, so that none is written twice.
+_dump_dirs_used: set[Path] = set()
+_dump_dirs_lock = threading.Lock()
+
+
+def _program_dump_dir(root: Path, name: str) -> Path:
+    """``root/name``, or ``root/name-2``, ``-3``... if this process already dumped there."""
+    with _dump_dirs_lock:
+        n = 1
+        while True:
+            path = (root / (name if n == 1 else f"{name}-{n}")).resolve()
+            if path not in _dump_dirs_used:
+                _dump_dirs_used.add(path)
+                return path
+            n += 1
+
+
 def kernel_dot(graph: Graph, plan, program: KernelProgram) -> str:
     """Graphviz DOT of ``graph`` with one cluster per kernel of ``program``: the nodes each
-    kernel computes (its roots, merged or with a contraction) plus those fused into them."""
+    kernel computes (its roots, merged or with a contraction) plus those fused into them.
+    Kernels that compute one node together (a convolution's im2col and its GEMM) share one
+    cluster, labelled with both names: a DOT node sits in one cluster only."""
     from compiler.ir.dot import to_dot
 
     members = plan.groups(graph)
     nodes = {n.outputs[0].name: n for n in graph.nodes}
-    groups = {}
+    kernels_of: dict = {}
     for k in program.kernels:
         for root in k.nodes:
             for name in members.get(root, [root]):
                 if name in nodes:
-                    groups.setdefault(nodes[name], k.name)
-    return to_dot(graph, groups)
+                    names = kernels_of.setdefault(nodes[name], [])
+                    if k.name not in names:
+                        names.append(k.name)
+    return to_dot(graph, {node: " + ".join(names) for node, names in kernels_of.items()})
 
 
 def compile_graph(graph: Graph, updates: Mapping[int, str] | None = None,
@@ -260,5 +291,8 @@ def compile_graph(graph: Graph, updates: Mapping[int, str] | None = None,
     if opts.report:
         print(result.report(), file=sys.stderr)
     if opts.dump_dir is not None and wanted:
-        result.dump(opts.dump_dir, wanted)
+        where = _program_dump_dir(Path(opts.dump_dir), graph.name)
+        written = result.dump(where, wanted)
+        print(f"kiln: dumped {len(written)} stage(s) of @{graph.name} to {where}",
+              file=sys.stderr)
     return result

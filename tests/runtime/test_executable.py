@@ -101,6 +101,9 @@ def test_dump_writes_every_stage_in_pipeline_order(tmp_path):
     opts = CompileOptions(dump="all", dump_dir=tmp_path, cache=False)
     p = Program(_linreg(), state={"w": np.zeros((3, 1), np.float32)}, updates={1: "w"},
                 backend="llvm", compile_options=opts)
+    (program_dir,) = tmp_path.iterdir()      # one directory per program, named after it
+    assert program_dir.name.startswith("linreg")
+    tmp_path = program_dir
     files = sorted(f.name for f in tmp_path.iterdir())
     # a graph given as is has no separate autodiff stage (that needs the forward graph)
     assert [f.split("-", 1)[1].rsplit(".", 1)[0] for f in files] == \
@@ -119,6 +122,34 @@ def test_dump_writes_every_stage_in_pipeline_order(tmp_path):
     assert "define i32 @kiln_main" in text["llvm"] or 'define i32 @"kiln_main"' in text["llvm"]
     assert "kiln_main" in text["asm"]
     assert p._runner.compiled.stage_text("kernels") == text["kernels"]
+
+
+def test_dumps_go_to_a_directory_per_program_never_overwritten(tmp_path, capsys):
+    opts = CompileOptions(dump=["kernels"], dump_dir=tmp_path, cache=False)
+    for _ in range(2):   # the same program name twice: the second gets linreg-2
+        Program(_linreg(), state={"w": np.zeros((3, 1), np.float32)}, updates={1: "w"},
+                backend="llvm", compile_options=opts)
+    kernels = f"{STAGES.index('kernels'):02d}-kernels.txt"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["linreg", "linreg-2"]
+    for d in ("linreg", "linreg-2"):
+        assert [p.name for p in (tmp_path / d).iterdir()] == [kernels]
+    err = capsys.readouterr().err
+    assert f"kiln: dumped 1 stage(s) of @linreg to {tmp_path / 'linreg'}" in err
+
+
+def test_kiln_dump_without_a_directory_writes_to_kiln_dumps(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("KILN_DUMP", "graph")
+    monkeypatch.delenv("KILN_DUMP_DIR", raising=False)
+    opts = CompileOptions.from_env(cache=False)
+    assert opts.dump_dir == "kiln-dumps"
+    Program(_linreg(), state={"w": np.zeros((3, 1), np.float32)}, updates={1: "w"},
+            backend="llvm", compile_options=opts)
+    (written,) = (tmp_path / "kiln-dumps").iterdir()
+    assert written.name.startswith("linreg")
+    assert [p.name for p in written.iterdir()] == ["00-graph.txt"]
+    monkeypatch.delenv("KILN_DUMP")
+    assert CompileOptions.from_env().dump_dir is None   # nothing asked, nothing written
 
 
 def test_unknown_dump_stage_is_an_error():
@@ -158,3 +189,24 @@ def test_kernel_dot_has_one_cluster_per_kernel_with_its_fused_nodes():
     first = next(c for c in clusters.values() if c.get("label").strip('"') == kernels[0].name)
     ops = " ".join(str(n.get("label")) for n in first.get_nodes())
     assert "matmul" in ops and "sub" in ops
+
+
+def test_kernels_computing_one_node_together_share_a_labelled_cluster():
+    """A convolution's gradient is an im2col kernel and a GEMM kernel for one graph node: both
+    names label its cluster, so every kernel is found in the picture."""
+    import pydot
+
+    b = GraphBuilder(name="conv_dot")
+    x = b.input("x", (2, 9, 9, 3))
+    w = b.param("w", (3, 3, 3, 4))
+    loss = b.sum(b.square(b.conv2d(x, w)))
+    (gw,) = gradients(b.graph, loss, [w])
+    b.output(loss, b.sub(w, b.mul(gw, 0.1)))
+    p = Program(b.graph, state={"w": np.ones((3, 3, 3, 4), np.float32)}, updates={1: "w"},
+                backend="llvm", compile_options=CompileOptions(cache=False))
+    (dot,) = pydot.graph_from_dot_data(p.compiled.stage_text("dot"))
+    labels = [c.get("label").strip('"') for c in dot.get_subgraphs()]
+    named = [name for label in labels for name in label.split(" + ")]
+    kernels = [k.name for k in p.compiled.kernels.kernels if k.nodes]
+    assert sorted(named) == sorted(kernels)          # each kernel in exactly one label
+    assert any(" + " in label for label in labels)
