@@ -57,6 +57,17 @@ def stage_names() -> tuple[str, ...]:
 STAGES = stage_names()
 
 
+#: values of ``CompileOptions.check`` (and ``KILN_CHECK``; empty means None)
+CHECKS = (None, "kernels", "nan")
+
+
+def _check_from_env() -> str | None:
+    value = os.environ.get("KILN_CHECK", "").strip().lower() or None
+    if value not in CHECKS:
+        raise ValueError(f"KILN_CHECK must be 'kernels' or 'nan' (or unset), got {value!r}")
+    return value
+
+
 def _debug_level() -> int:
     value = os.environ.get("KILN_DEBUG", "0") or "0"
     try:
@@ -87,6 +98,16 @@ class CompileOptions:
     profile: bool = False
     #: print each compile's pass records and stage times to stderr; KILN_DEBUG>=1
     report: bool = False
+    #: run-time checks against the eager interpreter (runtime/check.py): "kernels" (every
+    #: kernel's output, after every call; temps then get arena bytes of their own and are not
+    #: updated in place), "nan" (find the op where a NaN or Inf first appears), or None;
+    #: KILN_CHECK
+    check: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.check not in CHECKS:
+            raise ValueError(f"CompileOptions.check must be one of "
+                             f"{', '.join(repr(c) for c in CHECKS)}, got {self.check!r}")
 
     @staticmethod
     def from_env(**overrides) -> "CompileOptions":
@@ -104,6 +125,7 @@ class CompileOptions:
             verify_each=_debug_level() >= 1,
             report=_debug_level() >= 1,
             profile=_debug_level() >= 2,
+            check=_check_from_env(),
         )
         opts.update({k: v for k, v in overrides.items() if v is not None})
         return CompileOptions(**opts)
@@ -264,8 +286,9 @@ def compile_graph(graph: Graph, updates: Mapping[int, str] | None = None,
     kp = lower(g, lazy=fusion.lazy, updates=updates or {}, epilogue=fusion.epilogue,
                merge="merge" not in disabled)
     if "merge" not in disabled:   # in-place reuse is part of the kernel-level passes
-        reuse_dying_inputs(kp)
-    memory = plan_memory(kp)
+        if opts.check != "kernels":   # checked temps must keep what their kernel wrote
+            reuse_dying_inputs(kp)
+    memory = plan_memory(kp, reuse=opts.check != "kernels")
     timings["lower"] = time.perf_counter() - t0
     stages["kernels"] = lambda: str(kp)
     stages["memory"] = lambda: format_memory(kp, memory)

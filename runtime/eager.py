@@ -106,8 +106,11 @@ class Interpreter:
 
     # -- execution ---------------------------------------------------------------------------
     def run(self, args: Mapping[str, np.ndarray] | Sequence[np.ndarray],
-            track_memory: bool = False) -> list[np.ndarray]:
-        """Evaluate the graph; ``args`` by name or in argument order. Returns the outputs."""
+            track_memory: bool = False, observe=None) -> list[np.ndarray]:
+        """Evaluate the graph; ``args`` by name or in argument order. Returns the outputs.
+        ``observe(node, inputs, results)``, if given, sees every node's operands and results
+        as they are made (runtime/check.py) and may return other arrays of the same types to
+        continue with instead (None keeps them)."""
         env: list = [None] * self._nslots
         for s, a in zip(self._arg_slots, self._bind(args)):
             env[s] = a
@@ -142,7 +145,8 @@ class Interpreter:
         peak = live
         with np.errstate(all="ignore"):
             for st in self._steps:
-                res = st.impl([env[s] for s in st.ins], st.attrs, self)
+                operands = [env[s] for s in st.ins]
+                res = st.impl(operands, st.attrs, self)
                 if not isinstance(res, (list, tuple)):
                     res = (res,)
                 for s, r, (shape, dt) in zip(st.outs, res, st.types):
@@ -155,6 +159,11 @@ class Interpreter:
                     env[s] = r
                     if track_memory:
                         hold(r)
+                if observe is not None:
+                    instead = observe(st.node, operands, [env[s] for s in st.outs])
+                    if instead is not None:
+                        for s, r in zip(st.outs, instead):
+                            env[s] = r
                 if track_memory:
                     peak = max(peak, live)
                 for s in st.frees:

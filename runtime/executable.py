@@ -16,7 +16,8 @@ entry point returns a non-zero status naming the failing kernel, and :meth:`Nati
 raises an ``InputError`` with that kernel's message (op, node, where it was built, what was
 wrong; see ``compiler.kernels.families.status_messages``).
 
-A program compiled for more than one thread gets a :class:`runtime.threads.TeamControl`: each
+A program compiled with ``check`` (``KILN_CHECK``) is compared with the eager interpreter after
+every call (runtime/check.py). A program compiled for more than one thread gets a :class:`runtime.threads.TeamControl`: each
 call is timed and the adaptive policy may shrink or restore the team between calls (results do
 not depend on the team size).
 """
@@ -33,6 +34,7 @@ from compiler.ir import dtypes
 from compiler.kernels.families import status_messages
 from compiler.llvm.parallel import TEAM_SIZE_SYMBOL
 from compiler.pipeline import CompileOptions, compile_graph
+from runtime.check import ProgramCheck
 from runtime.threads import TeamControl, thread_policy
 
 __all__ = ["NativeRunner", "check_input"]
@@ -77,8 +79,8 @@ class NativeRunner:
         source = options.pop("source", None)
         if options:
             raise TypeError(f"llvm backend: unknown option(s) {', '.join(options)}")
-        self.compiled = compile_graph(program.graph, program.updates,
-                                      opts or CompileOptions.from_env(), source=source)
+        opts = opts or CompileOptions.from_env()
+        self.compiled = compile_graph(program.graph, program.updates, opts, source=source)
         kp, layout = self.compiled.kernels, self.compiled.layout
         self._status_messages = status_messages(kp)   # status code -> InputError message
         self.peak_bytes = kp.arena_bytes
@@ -119,6 +121,7 @@ class NativeRunner:
             self.team = TeamControl(module.address(TEAM_SIZE_SYMBOL), int(cell.value),
                                     thread_policy())
         self._timed = self.team is not None and self.team.adaptive is not None
+        self._check = ProgramCheck(self.compiled, opts.check) if opts.check else None
         self._profile_counts = None
         if layout.profile_slot is not None:
             # (cycles, calls) per kernel, added to by the entry function
@@ -167,12 +170,14 @@ class NativeRunner:
                 ([f"unknown input(s) {', '.join(unknown)}"] if unknown else []) +
                 ([f"missing input(s) {', '.join(missing)}"] if missing else [])) +
                 f"; its inputs are {', '.join(n for n, *_ in self._input_slots)}")
-        keep = []
+        keep = {}
         for name, shape, dt, slot in self._input_slots:
             a = check_input(gname, name, inputs[name], shape, dt)
-            keep.append(a)
+            keep[name] = a
             self._table[slot] = a.ctypes.data
         self._bind_state()
+        if self._check is not None:
+            before = {name: arr.copy() for name, arr in p.state.items()}
         if self._timed:
             t0 = time.perf_counter()
             status = self._entry(self._table)
@@ -185,4 +190,8 @@ class NativeRunner:
                 raise KilnError(f"program @{gname}: native code reported error {status}")
             # bad data (an out-of-range index) detected before any memory was touched through it
             raise InputError(f"program @{gname}: {msg}")
-        return [arr.copy() for arr in self._results]
+        results = [arr.copy() for arr in self._results]
+        if self._check is not None:
+            self._check.after_call(keep, before, results, p.result_indices, p.state, p.updates,
+                                   self._arena)
+        return results

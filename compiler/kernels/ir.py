@@ -48,6 +48,7 @@ class Buffer:
     kind: str
     value: np.ndarray | None = None   # const buffers
     offset: int | None = None          # temp buffers: arena byte offset, set by plan_memory
+    holds: str | None = None           # the graph value a kernel stores here (runtime checks)
 
     @property
     def itemsize(self) -> int:

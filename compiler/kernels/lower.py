@@ -161,10 +161,13 @@ class _Lowering:
         (the first index it appears at), else a fresh temp."""
         idxs = self.out_for.get(id(v))
         if idxs and self.outputs[idxs[0]] is None:
-            b = Buffer(self._name(f"out{idxs[0]}"), v.dtype, prod(v.shape), "output")
+            b = Buffer(self._name(f"out{idxs[0]}"), v.dtype, prod(v.shape), "output",
+                       holds=v.name)
             self.outputs[idxs[0]] = b
             return b
-        return self.temp(v.name, v.dtype, v.shape)
+        b = self.temp(v.name, v.dtype, v.shape)
+        b.holds = v.name
+        return b
 
     # -- reading values ----------------------------------------------------------------------
     def read_expr(self, v: Value, imap: IndexMap) -> ex.Expr:

@@ -100,9 +100,14 @@ def reuse_dying_inputs(program: KernelProgram) -> int:
     return len(dropped)
 
 
-def plan_memory(program: KernelProgram) -> MemoryPlan:
-    """Assign arena offsets to ``program.temps`` (see module doc) and return the figures."""
+def plan_memory(program: KernelProgram, reuse: bool = True) -> MemoryPlan:
+    """Assign arena offsets to ``program.temps`` (see module doc) and return the figures.
+    ``reuse=False`` gives every temp bytes of its own, so that after a call each still holds
+    what its kernel wrote (``KILN_CHECK=kernels`` compares them with the eager interpreter)."""
     ranges = live_ranges(program)
+    if not reuse:
+        everything = (0, max(len(program.kernels) - 1, 0))
+        ranges = {id(b): everything for b in program.temps}
     # A temp no kernel touches (possible after fusion) still gets a range, so it has an offset.
     temps: list[Buffer] = list(program.temps)
     for b in temps:
