@@ -3,7 +3,7 @@ interpreter) vs PyTorch (when installed), medians after warm-up, all figures fro
 
     python benchmarks/bench_steps.py                     # the whole suite and the matmuls
     python benchmarks/bench_steps.py mlp matmul          # some
-    python benchmarks/bench_steps.py --threads 1         # everything on one thread
+    python benchmarks/bench_steps.py --threads 1         # the model suite on one thread
     python benchmarks/bench_steps.py --json out.json     # also write the records
     python benchmarks/bench_steps.py --smoke             # seconds: a check that it all runs
 

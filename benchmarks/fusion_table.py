@@ -37,7 +37,7 @@ def figures_for(path: Path):
 
 
 def main(argv=None) -> str:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     ap.add_argument("--update-readme", action="store_true")
     ap.add_argument("--models", nargs="*", default=MODELS)
     args = ap.parse_args(argv)

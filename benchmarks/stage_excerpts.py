@@ -48,7 +48,7 @@ def excerpts(lines: int = LINES) -> str:
 
 
 def main(argv=None) -> str:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()))
     ap.add_argument("--update-readme", action="store_true")
     args = ap.parse_args(argv)
     text = excerpts()

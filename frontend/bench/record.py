@@ -31,6 +31,7 @@ class BenchRecord:
     repeats: int
     loss_check: str                     # how the backends agreed before timing
     kernel_profile: list[dict] | None = None
+    threads: int | None = None          # kiln's threads in this run (KILN_NUM_THREADS, else CPUs)
 
     @property
     def eager_speedup(self) -> float | None:

@@ -31,6 +31,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from compiler.llvm.parallel import Threading
 from frontend.bench.record import BenchRecord
 from frontend.bench.timing import cold_compile_cache, median_ms
 from runtime.program import Program
@@ -71,6 +72,11 @@ def _step_parts(model, kind: str, xs: list[np.ndarray], ys: list) -> tuple:
         model._backend = saved
     p = step.program
     return p.graph, p.state, p.updates
+
+
+def _owned(a: np.ndarray) -> np.ndarray:
+    """A C-contiguous copy of ``a`` that owns its memory (never a view of a larger array)."""
+    return np.ascontiguousarray(a).copy()
 
 
 def _rel(a, b) -> float:
@@ -199,6 +205,11 @@ def bench_model(model, x, y, *, name: str, batch: int, repeats: int = 50, warmup
                                  else [a[:batch] for a in y])
     xs = convert_inputs(model, xb)
     ys = convert_targets(model, yb, xs) if "train_step" in programs else []
+    # Own copies of the batch: a slice of a big data set is a view of the whole array, which
+    # the eager memory tracker would count (it counts the buffer a view keeps alive), and the
+    # timed programs should not read the data set's memory either.
+    xs = [_owned(a) for a in xs]
+    ys = [None if a is None else _owned(a) for a in ys]
     n = check_lengths(model, xs, ys or None)
     if n != batch:
         raise ValueError(f"bench_model: {name}: got {n} samples, need batch={batch}")
@@ -264,4 +275,5 @@ def _bench_program(model, name, prog, kind, xs, ys, batch, repeats, warmup, back
                        eager_ms=eager_ms, torch_ms=torch_ms, kernels=len(cp.kernels.kernels),
                        peak_arena_bytes=int(compiled.peak_bytes), eager_peak_bytes=eager_peak,
                        compile_s_cold=cold, compile_s_cached=cached, repeats=min(counts),
-                       loss_check=check, kernel_profile=kernel_profile)
+                       loss_check=check, kernel_profile=kernel_profile,
+                       threads=Threading.host().num_threads)

@@ -7,22 +7,33 @@ Progress ("benchmarking NAME ...") goes to stderr when it is a terminal. ``--pro
 per program, a table of its kernels from a separately compiled profiled copy (time per call,
 share, bytes touched per call, GB/s, GFLOP/s; in the JSON as ``kernel_profile``).
 ``--plot FILE.png`` also draws the step times as a bar chart (needs matplotlib, the ``plot``
-extra).
+extra). ``--threads N`` runs the whole benchmark again in a child process whose
+``OPENBLAS_NUM_THREADS``, ``OMP_NUM_THREADS``, ``MKL_NUM_THREADS`` and ``KILN_NUM_THREADS`` are
+N before numpy loads (as ``benchmarks/bench_steps.py --threads`` does): the eager runs'
+OpenBLAS, PyTorch and kiln's code all get N threads; the child says so in one stderr line.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 
 from frontend.cli.errors import CliError, UsageError
 from frontend.cli.loading import LoadedModel, load, sample_arrays
 
-__all__ = ["add_parser", "run", "profile_table", "BACKENDS", "PROGRAMS"]
+__all__ = ["add_parser", "run", "profile_table", "thread_env", "run_in_thread_child",
+           "BACKENDS", "PROGRAMS", "THREAD_VARIABLES"]
 
 BACKENDS = ("llvm", "eager", "torch")
 PROGRAMS = ("train_step", "predict")
 DEFAULT_BATCH = 32
+#: What ``--threads N`` sets in the child's environment before anything is imported.
+THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
+                    "KILN_NUM_THREADS")
+#: Set to N in the child of ``--threads N``, which then runs the benchmark itself.
+THREADS_CHILD_ENV = "KILN_BENCH_THREADS_CHILD"
 
 
 def add_parser(sub, common: argparse.ArgumentParser) -> None:
@@ -55,6 +66,11 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
                         "GFLOP/s)")
     p.add_argument("--plot", metavar="FILE.png", default=None,
                    help="draw the step times as a bar chart (needs matplotlib)")
+    p.add_argument("--threads", type=int, default=None, metavar="N",
+                   help="run the benchmark in a child process restricted to N threads: "
+                        "OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, MKL_NUM_THREADS and "
+                        "KILN_NUM_THREADS set to N before numpy loads (eager's OpenBLAS, "
+                        "torch and kiln's code alike); steadier timings on a loaded machine")
     p.set_defaults(run=run)
 
 
@@ -83,7 +99,8 @@ def run(args) -> int:
     if args.only and not args.suite:
         raise UsageError("--only selects suite models; use it with --suite")
     for option, value, least in (("--repeats", args.repeats, 1), ("--warmup", args.warmup, 0),
-                                 ("--batch-size", args.batch_size, 1)):
+                                 ("--batch-size", args.batch_size, 1),
+                                 ("--threads", args.threads, 1)):
         if value is not None and value < least:
             raise UsageError(f"{option} must be at least {least}, got {value}")
     backends = _choices(args.backends, BACKENDS, "--backends")
@@ -94,6 +111,10 @@ def run(args) -> int:
     if args.plot:
         from frontend.cli.plot import require_matplotlib
         require_matplotlib()   # fail now, not after minutes of benchmarking
+    if args.threads is not None:
+        if os.environ.get(THREADS_CHILD_ENV) != str(args.threads):
+            return run_in_thread_child(args.command_line, args.threads)
+        _thread_line(args.threads)
     api = _api()
     options = dict(repeats=args.repeats, warmup=args.warmup, backends=backends,
                    programs=programs, profile=args.profile)
@@ -114,6 +135,39 @@ def run(args) -> int:
         plot_records(records, args.plot)
         print(f"wrote {args.plot}", file=sys.stderr if args.json else sys.stdout)
     return 0
+
+
+def thread_env(n: int) -> dict[str, str]:
+    """This process's environment with every thread pool restricted to ``n`` threads (and the
+    mark that tells the child it is the restricted run)."""
+    env = dict(os.environ)
+    env.update({name: str(n) for name in THREAD_VARIABLES})
+    env[THREADS_CHILD_ENV] = str(n)
+    # the child imports kiln as this process did, installed or from a checkout
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env["PYTHONPATH"] = os.pathsep.join([root] + ([env["PYTHONPATH"]] if env.get("PYTHONPATH")
+                                                  else []))
+    return env
+
+
+def run_in_thread_child(command_line: list[str], n: int) -> int:
+    """Run ``kiln COMMAND_LINE`` again in a child process whose thread variables are ``n``.
+
+    OpenBLAS (numpy's BLAS, which the eager runs use), OpenMP and MKL read their thread counts
+    once, when loaded, and this process has loaded numpy already: only a fresh process can be
+    restricted. The child's output is this command's output; its exit status is returned."""
+    cmd = [sys.executable, "-m", "frontend.cli", *command_line]
+    return subprocess.run(cmd, env=thread_env(n), check=False).returncode
+
+
+def _thread_line(n: int) -> None:
+    """In the restricted child: one line on stderr saying what the figures ran on."""
+    from compiler.llvm.parallel import Threading
+    from frontend.bench.torch_mirror import torch_threads
+
+    variables = " ".join(f"{name}={os.environ.get(name)}" for name in THREAD_VARIABLES)
+    print(f"kiln bench: --threads {n}: {variables}; kiln {Threading.host().num_threads} "
+          f"thread(s), torch {torch_threads()}", file=sys.stderr, flush=True)
 
 
 def _jobs(args, api, programs):

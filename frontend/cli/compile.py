@@ -2,7 +2,8 @@
 stage).
 
 The program is the one training (``train_step``) or inference (``predict``) runs, built for
-one batch size exactly as ``fit``/``predict`` build it (so the ``graph`` stage of a training
+one batch size exactly as ``fit``/``predict`` build it (the file's batch size, capped at its
+training samples as ``fit`` caps it, or ``--batch-size``; so the ``graph`` stage of a training
 step is its forward graph and loss, ``autodiff`` the graph with gradients and updates), on
 the llvm backend with the requested stages recorded. The stage names are
 :data:`compiler.pipeline.STAGES`, read at run time: the pipeline grows stages and the
@@ -16,7 +17,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from frontend.cli.errors import UsageError
-from frontend.cli.loading import PROGRAMS, LoadedModel, build_step, compiled_of, load
+from frontend.cli.loading import (PROGRAMS, LoadedModel, build_step, compiled_of, load,
+                                  shrunk_batch_note)
 
 if TYPE_CHECKING:   # imported when used: compiler.pipeline loads LLVM
     from compiler.pipeline import CompileOptions
@@ -53,8 +55,9 @@ def _add_program_options(p: argparse.ArgumentParser) -> None:
                    help=f"which program to compile (default {DEFAULT_PROGRAM}: forward, loss, "
                         f"backward and optimizer update)")
     p.add_argument("--batch-size", type=int, default=None, metavar="N",
-                   help=f"batch size the program is specialized for (default: the model file's, "
-                        f"else {DEFAULT_BATCH})")
+                   help=f"batch size the program is specialized for (default: the one kiln train "
+                        f"runs: the model file's, else {DEFAULT_BATCH}, at most the training "
+                        f"samples)")
 
 
 def add_parsers(sub, common: argparse.ArgumentParser) -> None:
@@ -70,7 +73,8 @@ def add_parsers(sub, common: argparse.ArgumentParser) -> None:
     p.add_argument("--dump", metavar="STAGES", default=None,
                    help="comma-separated stages to write, or 'all'")
     p.add_argument("--dump-dir", metavar="DIR", default=None,
-                   help="where dumps go (default: kiln-dumps/<model>-<program>)")
+                   help="where dumps go (default: kiln-dumps/<NAME>-<program>, NAME the MODEL "
+                        "file's name without its extension)")
     p.set_defaults(run=run_compile)
 
     p = sub.add_parser(
@@ -83,11 +87,20 @@ def add_parsers(sub, common: argparse.ArgumentParser) -> None:
     p.set_defaults(run=run_ir)
 
 
-def _batch(loaded: LoadedModel, args) -> int:
-    batch = args.batch_size or loaded.settings.batch_size or DEFAULT_BATCH
-    if batch < 1:
-        raise UsageError(f"--batch-size must be at least 1, got {batch}")
-    return batch
+def _batch(loaded: LoadedModel, args) -> tuple[int, str]:
+    """The batch to compile for, and how to show it: ``--batch-size`` as given; else the one
+    ``kiln train`` runs, the file's batch size (or the default) capped at its training samples
+    (a 5-sample data set trains in batches of 5: a batch-32 program is one training never
+    runs)."""
+    if args.batch_size is not None:
+        if args.batch_size < 1:
+            raise UsageError(f"--batch-size must be at least 1, got {args.batch_size}")
+        return args.batch_size, f"batch {args.batch_size}"
+    asked = loaded.settings.batch_size or DEFAULT_BATCH
+    batch = loaded.fit_batch(asked)
+    if batch < asked:
+        return batch, f"batch {batch}, {shrunk_batch_note(batch, asked)}"
+    return batch, f"batch {batch}"
 
 
 def recording_options(stages: list[str]) -> CompileOptions | None:
@@ -109,14 +122,14 @@ def compile_stages(loaded: LoadedModel, program: str, batch: int, stages: list[s
 def run_compile(args) -> int:
     stages = parse_stages(args.dump) if args.dump else []
     loaded = load(args.model, backend="llvm")
-    batch = _batch(loaded, args)
+    batch, shown = _batch(loaded, args)
     dump_dir = args.dump_dir or f"kiln-dumps/{loaded.name}-{args.program}"
     compiled = compile_stages(loaded, args.program, batch, stages)
     kp = compiled.kernels
     seconds = sum(compiled.timings.values())
     event = compiled.cache_event
     cache = "cache off" if event is None else f"cache {event.kind}"
-    print(f"{args.program} of {loaded.path} (batch {batch}): @{kp.name}, "
+    print(f"{args.program} of {loaded.path} ({shown}): @{kp.name}, "
           f"{len(kp.kernels)} kernels, arena {_size(kp.arena_bytes)}, "
           f"compiled in {seconds:.2f} s ({cache})")
     if stages:
@@ -136,7 +149,10 @@ def run_ir(args) -> int:
     if len(stage) != 1:
         raise UsageError(f"--stage takes one stage, got {args.stage!r}")
     loaded = load(args.model, backend="llvm")
-    compiled = compile_stages(loaded, args.program, _batch(loaded, args), stage)
+    batch, shown = _batch(loaded, args)
+    if shown != f"batch {batch}":   # not the file's batch size: say why (stdout is the IR)
+        print(f"kiln ir: {shown}", file=sys.stderr)
+    compiled = compile_stages(loaded, args.program, batch, stage)
     text = compiled.stage_text(stage[0])
     sys.stdout.write(text if text.endswith("\n") else text + "\n")
     return 0

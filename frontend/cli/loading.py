@@ -28,6 +28,7 @@ code training runs.
 """
 from __future__ import annotations
 
+import math
 import os
 import runpy
 import sys
@@ -42,7 +43,8 @@ if TYPE_CHECKING:   # imported when used: compiler.pipeline loads LLVM
     from compiler.pipeline import CompileOptions
 
 __all__ = ["DECLARATION_SUFFIXES", "PROGRAMS", "Settings", "LoadedModel", "load",
-           "require_compiled", "set_backend", "limit", "sample_arrays", "build_step", "compiled_of"]
+           "require_compiled", "set_backend", "limit", "sample_arrays", "build_step", "compiled_of",
+           "count_samples", "fit_samples", "shrunk_batch_note"]
 
 DECLARATION_SUFFIXES = (".toml", ".json")
 #: Program names on the command line -> step kinds of frontend.models.steps.
@@ -75,6 +77,8 @@ class LoadedModel:
     _data_loader: Callable[[], Data | None] | None = None
     _data: Data | None = None
     _data_loaded: bool = False
+    #: The number of training samples without loading them (None: load the data to count).
+    _train_count: Callable[[], int | None] | None = None
 
     @property
     def name(self) -> str:
@@ -88,6 +92,46 @@ class LoadedModel:
             self._data = self._data_loader() if self._data_loader else None
             self._data_loaded = True
         return self._data
+
+    def train_samples(self) -> int | None:
+        """How many training samples the file declares (None: it declares no data).
+
+        Counted without loading the data when the data set's size is known (MNIST), so that
+        ``kiln compile`` and ``kiln ir`` stay quick."""
+        if not self._data_loaded and self._train_count is not None:
+            n = self._train_count()
+            if n is not None:
+                return n
+        data = self.data()
+        return None if data is None else count_samples(data[0][0])
+
+    def fit_batch(self, batch: int) -> int:
+        """The batch ``fit`` really runs for a batch size of ``batch`` on the file's data: the
+        training samples (after the declared validation split) when there are fewer."""
+        n = self.train_samples()
+        return batch if n is None else min(batch, fit_samples(n, self.settings.validation_split))
+
+
+def shrunk_batch_note(batch: int, asked: int) -> str:
+    """Why the batch is ``batch`` and not the batch size ``asked`` (fewer training samples)."""
+    return f"all {batch} training samples: fewer than the batch size, {asked}"
+
+
+def count_samples(x) -> int:
+    """The number of samples in model inputs ``x`` (an array, a list or a dict of arrays)."""
+    if isinstance(x, dict):
+        x = next(iter(x.values()))
+    if isinstance(x, (list, tuple)) and x and hasattr(x[0], "shape"):
+        x = x[0]
+    return len(x)
+
+
+def fit_samples(n: int, validation_split: float) -> int:
+    """How many of ``n`` samples ``fit`` trains on after ``validation_split`` (the last part
+    is held out, as :meth:`frontend.models.data.ArrayData.split` takes it), at least 1."""
+    if not validation_split:
+        return n
+    return max(1, int(math.floor(n * (1.0 - validation_split))))
 
 
 def load(path: str, *, seed: int | None = None, backend: str | None = None,
@@ -108,9 +152,10 @@ def load(path: str, *, seed: int | None = None, backend: str | None = None,
     elif suffix == ".py":
         loaded = _load_python(path, smoke)
     else:
-        raise UsageError(f"{path}: unknown model file type {suffix or '(no suffix)'!r}; expected "
-                         f".toml or .json (a declared model) or .py (a Python file defining "
-                         f"'model')")
+        # a problem with the model file (exit status 1), like a missing file or a directory
+        raise CliError(f"{path}: unknown model file type {suffix or '(no suffix)'!r}; expected "
+                       f".toml or .json (a declared model) or .py (a Python file defining "
+                       f"'model')")
     if seed is not None:
         loaded.settings.seed = seed
     if backend is not None:
@@ -142,7 +187,13 @@ def _load_declaration(path: str, seed: int | None, smoke: bool) -> LoadedModel:
         except ModelFileError as e:
             raise CliError(str(e)) from e
 
-    return LoadedModel(path, "declaration", model, settings, data)
+    def train_count() -> int | None:
+        if spec is None or spec.name != "mnist":
+            return None   # loading tells
+        from frontend.datasets.mnist import TRAIN_SAMPLES
+        return min(TRAIN_SAMPLES, spec.n_train or TRAIN_SAMPLES)
+
+    return LoadedModel(path, "declaration", model, settings, data, _train_count=train_count)
 
 
 def _load_python(path: str, smoke: bool) -> LoadedModel:

@@ -18,9 +18,10 @@ from frontend.cli.errors import EXIT_ERROR, EXIT_USAGE, CliError, describe
 __all__ = ["main", "build_parser"]
 
 EPILOG = """\
-MODEL is a declared model file (.toml or .json: parsed, never executed) or a Python file
-that defines `model` (a compiled kiln model) and optionally `data` and `training`. A Python
-model file is EXECUTED, like `python file.py`: run only files you trust.
+MODEL is a declared model file (.toml or .json: parsed, never executed; sections [model],
+[compile], [training], [dataset] and [smoke]) or a Python file that defines `model` (a
+compiled kiln model) and optionally `data`, `training` and `smoke` (what --smoke changes).
+A Python model file is EXECUTED, like `python file.py`: run only files you trust.
 """
 
 
@@ -58,15 +59,22 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_parser(sub, common)
     for p in sub.choices.values():
         p.epilog = EPILOG
+        p.set_defaults(command_parser=p)   # for usage errors found after parsing
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``kiln`` command line; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # parse_known_args: an unknown option after the subcommand is that subcommand's usage
+    # error ("kiln train: error: ..."), which plain parse_args reports as the top level's
+    args, extras = parser.parse_known_args(argv)
     if getattr(args, "run", None) is None:
         parser.error("a command is required: train, predict, compile, ir or bench")
+    if extras:
+        args.command_parser.error(f"unrecognized arguments: {' '.join(extras)}")
+    # the arguments as given: `kiln bench --threads N` runs them again in a child process
+    args.command_line = [str(a) for a in (sys.argv[1:] if argv is None else argv)]
     debug = getattr(args, "debug", False)
     try:
         return int(args.run(args) or 0)

@@ -18,7 +18,8 @@ import time
 
 from frontend.callbacks import Callback
 from frontend.cli.errors import CliError, UsageError
-from frontend.cli.loading import limit, load, require_compiled
+from frontend.cli.loading import (count_samples, fit_samples, limit, load, require_compiled,
+                                  shrunk_batch_note)
 
 __all__ = ["add_parser", "run", "EpochLines", "ProgressBar", "default_every", "format_logs"]
 
@@ -44,7 +45,9 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
                    help="random seed for the initial weights, shuffling and dropout "
                         "(default: the model file's [training] seed)")
     p.add_argument("-o", "--output-dir", default=None, metavar="DIR",
-                   help="where weights.npz and metrics.json go (default: runs/<model>)")
+                   help="where weights.npz and metrics.json go (default: runs/<NAME>, NAME the "
+                        "MODEL file's name without its extension: runs/my_model for "
+                        "my_model.py)")
     p.add_argument("--limit", type=int, default=None, metavar="N",
                    help="use only the first N training and N test samples (quick checks)")
     p.add_argument("--smoke", action="store_true",
@@ -123,13 +126,13 @@ class ProgressBar(Callback):
             self._bar = None
 
 
-def _positive(value: int | None, option: str, allow_zero: bool = False) -> None:
-    if value is not None and value < (0 if allow_zero else 1):
-        raise UsageError(f"{option} must be at least {0 if allow_zero else 1}, got {value}")
+def _positive(value: int | None, option: str) -> None:
+    if value is not None and value < 1:
+        raise UsageError(f"{option} must be at least 1, got {value}")
 
 
 def run(args) -> int:
-    _positive(args.epochs, "--epochs", allow_zero=True)
+    _positive(args.epochs, "--epochs")
     _positive(args.batch_size, "--batch-size")
     _positive(args.limit, "--limit")
     _positive(args.every, "--every")
@@ -143,13 +146,17 @@ def run(args) -> int:
     (x, y), test = limit(data, args.limit)
     settings = loaded.settings
     epochs = next(e for e in (args.epochs, settings.epochs, DEFAULT_EPOCHS) if e is not None)
-    batch = args.batch_size or settings.batch_size or DEFAULT_BATCH
+    asked = args.batch_size or settings.batch_size or DEFAULT_BATCH
+    # fit runs batches of at most the training samples: say (and record) what really runs
+    n_fit = fit_samples(count_samples(x), settings.validation_split)
+    batch = min(asked, n_fit)
     out_dir = args.output_dir or os.path.join("runs", loaded.name)
     _make_dir(out_dir)   # before training: a bad directory should not cost a training run
 
     model = loaded.model
-    print(f"training {loaded.path}: model '{model.name}', {_count(x)} samples, {epochs} "
-          f"epoch(s), batch {batch}, backend {model.backend}"
+    shrunk = f" ({shrunk_batch_note(batch, asked)})" if batch < asked else ""
+    print(f"training {loaded.path}: model '{model.name}', {count_samples(x)} samples, {epochs} "
+          f"epoch(s), batch {batch}{shrunk}, backend {model.backend}"
           + (f", seed {settings.seed}" if settings.seed is not None else ""), flush=True)
     callbacks: list[Callback] = []
     if not args.no_progress and sys.stderr.isatty():
@@ -163,7 +170,7 @@ def run(args) -> int:
     if test is not None:
         test_logs = model.evaluate(test[0], test[1], batch_size=batch, verbose=0,
                                    return_dict=True)
-        print(f"test ({_count(test[0])} samples): {format_logs(test_logs)}")
+        print(f"test ({count_samples(test[0])} samples): {format_logs(test_logs)}")
 
     weights = os.path.join(out_dir, "weights.npz")
     model.save_weights(weights)
@@ -184,12 +191,3 @@ def _make_dir(path: str) -> None:
         os.makedirs(path, exist_ok=True)
     except OSError as e:
         raise CliError(f"{path}: cannot create the output directory ({e.strerror})") from None
-
-
-def _count(x) -> int:
-    if isinstance(x, dict):
-        x = next(iter(x.values()))
-    if isinstance(x, (list, tuple)) and x and hasattr(x[0], "shape"):
-        x = x[0]
-    return len(x)
-

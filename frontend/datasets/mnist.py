@@ -13,12 +13,15 @@ import os
 import numpy as np
 
 from frontend.datasets._files import DatasetError, verified_path
+from frontend.npz import npz_problem, pickle_free
 
 __all__ = ["load_data"]
 
 _FILE = "mnist.npz"
-_EXPECTED = {"x_train": (60000, 28, 28), "y_train": (60000,),
-             "x_test": (10000, 28, 28), "y_test": (10000,)}
+#: Images in the training and in the test set.
+TRAIN_SAMPLES, TEST_SAMPLES = 60000, 10000
+_EXPECTED = {"x_train": (TRAIN_SAMPLES, 28, 28), "y_train": (TRAIN_SAMPLES,),
+             "x_test": (TEST_SAMPLES, 28, 28), "y_test": (TEST_SAMPLES,)}
 
 
 def load_data(path: str = _FILE):
@@ -35,6 +38,9 @@ def load_data(path: str = _FILE):
         file = path
     if not os.path.isfile(file):
         raise FileNotFoundError(f"mnist.load_data: no file {file}")
+    problem = npz_problem(file)
+    if problem is not None:
+        raise DatasetError(f"{file} {problem}")
     try:
         with np.load(file, allow_pickle=False) as data:
             keys = set(data.files)
@@ -45,7 +51,7 @@ def load_data(path: str = _FILE):
     except (OSError, ValueError) as e:
         if isinstance(e, DatasetError):
             raise
-        raise DatasetError(f"{file}: not a readable .npz file ({e})") from None
+        raise DatasetError(f"{file}: not a readable .npz file ({pickle_free(str(e))})") from None
     for k, shape in _EXPECTED.items():
         a = arrays[k]
         if a.dtype != np.uint8 or a.shape != shape:

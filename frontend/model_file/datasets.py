@@ -25,6 +25,7 @@ from frontend.model_file.checks import (Table, boolean, choice, number, non_nega
                                         positive_int, string)
 from frontend.model_file.declaration import DatasetSpec
 from frontend.model_file.errors import KeyPath, ModelFileError, Where
+from frontend.npz import npz_problem, pickle_free
 
 __all__ = ["check_dataset", "load_dataset", "DATASET_KEYS", "feature_shape"]
 
@@ -109,6 +110,9 @@ def _npz_arrays(spec: DatasetSpec, load: bool) -> dict[str, np.ndarray]:
     path = spec.path
     if not os.path.isfile(path):
         raise _error(spec, "path", f"expected an existing .npz file, got {path} (no such file)")
+    problem = npz_problem(path)
+    if problem is not None:
+        raise _error(spec, "path", f"expected an .npz file, got {path}, which {problem}")
     try:
         with np.load(path, allow_pickle=False) as data:
             files = list(data.files)
@@ -121,7 +125,8 @@ def _npz_arrays(spec: DatasetSpec, load: bool) -> dict[str, np.ndarray]:
     except (OSError, ValueError, zipfile.BadZipFile) as e:
         if isinstance(e, ModelFileError):
             raise
-        raise _error(spec, "path", f"expected a readable .npz file, got {path} ({e})") from None
+        raise _error(spec, "path", f"expected a readable .npz file, got {path} "
+                                   f"({pickle_free(str(e))})") from None
 
 
 def load_dataset(spec: DatasetSpec) -> tuple[tuple[np.ndarray, np.ndarray],

@@ -23,8 +23,9 @@ import numpy as np
 
 from frontend.layers.base import Layer, Weight, snake_case
 from frontend.layers.tracing import format_shape
+from frontend.npz import npz_problem, pickle_free
 
-__all__ = ["weight_keys", "save_weights", "load_weights"]
+__all__ = ["weight_keys", "save_weights", "load_weights", "read_weights_file"]
 
 
 def weight_keys(model: Layer) -> dict[str, Weight]:
@@ -66,6 +67,31 @@ def save_weights(model: Layer, filepath: str, overwrite: bool = True) -> None:
     os.replace(tmp, filepath)  # atomic: a crash never leaves a half-written file
 
 
+def read_weights_file(filepath: str) -> dict[str, np.ndarray]:
+    """The arrays of the weights archive ``filepath`` (an ``.npz``), by key, read as data only.
+
+    The file's kind is decided by its first bytes before numpy reads it
+    (:func:`frontend.npz.npz_problem`): an ``.npy`` array or any other non-zip file raises a
+    one-line ``ValueError`` naming the file (numpy would return the bare array, or try to
+    unpickle the file and suggest allowing it), and so does an archive holding Python
+    objects, which is never unpickled.
+    """
+    filepath = os.fspath(filepath)
+    problem = npz_problem(filepath, "a weights .npz")
+    if problem is not None:
+        hint = " (weights are written by model.save_weights and kiln train)" \
+            if problem.startswith(("is an", "is not")) else ""
+        raise ValueError(f"load_weights: {filepath} {problem}{hint}")
+    try:
+        with np.load(filepath, allow_pickle=False) as data:
+            return {k: data[k] for k in data.files}
+    except ValueError as e:
+        raise ValueError(f"load_weights: {filepath} is not a readable weights file (.npz): "
+                         f"{pickle_free(str(e))}") from None
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise ValueError(f"load_weights: {filepath} is a damaged .npz archive ({e})") from None
+
+
 def load_weights(model: Layer, filepath: str, skip_mismatch: bool = False) -> None:
     """Read weights saved by :func:`save_weights` into the built ``model``."""
     filepath = os.fspath(filepath)
@@ -74,12 +100,7 @@ def load_weights(model: Layer, filepath: str, skip_mismatch: bool = False) -> No
                          f"the first layer an input_shape, call build(input_shape), or call the "
                          f"model on data) so that its weights exist")
     keys = weight_keys(model)
-    try:
-        with np.load(filepath, allow_pickle=False) as data:
-            stored = {k: data[k] for k in data.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
-        raise ValueError(f"load_weights: {filepath} is not a readable weights file (.npz): "
-                         f"{e}") from None
+    stored = read_weights_file(filepath)
     missing = [k for k in keys if k not in stored]
     if missing:
         k = missing[0]

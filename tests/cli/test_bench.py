@@ -66,3 +66,33 @@ def test_profile_adds_a_table_of_kernels(capsys):
     contractions = [r for r in rows if r[1] == "contraction"]
     assert contractions and all(float(r[6]) > 0 for r in contractions)
     assert all(r[6] == "-" for r in rows if r[1] != "contraction")
+
+
+def test_bench_threads_runs_in_a_restricted_child(workdir, monkeypatch):
+    """--threads N: the benchmark runs in a child whose thread variables are N before numpy
+    loads; its records say how many threads kiln had (3 here: not this machine's default,
+    unless it has exactly 3 CPUs, so the test sees the difference)."""
+    from compiler.llvm.parallel import Threading
+
+    monkeypatch.setenv("KILN_NUM_THREADS", "3")
+    want = Threading.host().num_threads      # 3, or 1 where libgomp is missing
+    monkeypatch.delenv("KILN_NUM_THREADS")
+    monkeypatch.delenv("OPENBLAS_NUM_THREADS", raising=False)
+    proc = run_kiln("bench", TINY_PY, "--threads", "3", "--repeats", "2", "--warmup", "0",
+                    "--backends", "llvm,eager", "--programs", "predict", "--json", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    (record,) = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert record["threads"] == want and record["program"] == "predict"
+    assert proc.stderr.splitlines() == [
+        f"kiln bench: --threads 3: OPENBLAS_NUM_THREADS=3 OMP_NUM_THREADS=3 MKL_NUM_THREADS=3 "
+        f"KILN_NUM_THREADS=3; kiln {want} thread(s), torch 3"]
+    # without --threads: the machine's threads, recorded the same way
+    proc = run_kiln("bench", TINY_PY, "--repeats", "2", "--warmup", "0", "--backends", "llvm",
+                    "--programs", "predict", "--json", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["threads"] == Threading.host().num_threads
+
+
+def test_bench_threads_must_be_positive(capsys):
+    assert main(["bench", TINY_PY, "--threads", "0"]) == 2
+    assert "--threads must be at least 1, got 0" in capsys.readouterr().err

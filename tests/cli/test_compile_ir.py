@@ -88,3 +88,40 @@ def test_recording_options_keep_the_other_knobs_of_the_environment(monkeypatch):
     assert (list(opts.dump), opts.dump_dir, list(opts.disable)) == (["graph", "fuse"], None,
                                                                     ["merge"])
     assert recording_options([]) is None     # no stage asked: the environment's options
+
+
+# -- the batch training really runs ----------------------------------------------------------
+LINEAR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__)))), "examples", "models", "linear_regression.json")   # 5 samples, no batch size
+
+
+def test_train_compile_and_ir_use_the_batch_fit_runs(workdir):
+    """linear_regression.json has 5 training samples and the default batch size 32: fit runs
+    batches of 5, so train says batch 5 and compile/ir build that program, not batch 32."""
+    proc = run_kiln("train", LINEAR, "--epochs", "1", "-o", "lin", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    assert ", 5 samples, 1 epoch(s), batch 5 (all 5 training samples: fewer than the batch " \
+           "size, 32), backend llvm" in proc.stdout.splitlines()[0]
+    proc = run_kiln("compile", LINEAR, cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"train_step of {LINEAR} (batch 5, all 5 training samples: "
+                                  f"fewer than the batch size, 32): @linear_regression_train")
+    proc = run_kiln("ir", LINEAR, "--stage", "graph", cwd=workdir)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("graph @linear_regression_train(%x: f32[5,5], ")
+    assert proc.stderr == "kiln ir: batch 5, all 5 training samples: fewer than the batch " \
+                          "size, 32\n"
+    # an explicit --batch-size is compiled as asked (a program to look at), and said plainly
+    proc = run_kiln("ir", LINEAR, "--stage", "graph", "--batch-size", "8", cwd=workdir)
+    assert proc.stdout.startswith("graph @linear_regression_train(%x: f32[8,5], ")
+    assert proc.stderr == ""
+
+
+def test_fit_batch_counts_mnist_without_loading_it():
+    from frontend.cli.loading import fit_samples, load
+
+    loaded = load(os.path.join(os.path.dirname(LINEAR), "mnist_cnn.toml"), smoke=True)
+    assert loaded.train_samples() == 512          # [smoke] n_train
+    assert loaded.fit_batch(32) == 32 and loaded.fit_batch(4096) == 512
+    assert not loaded._data_loaded
+    assert fit_samples(10, 0.0) == 10 and fit_samples(10, 0.25) == 7   # Keras's split

@@ -7,6 +7,7 @@ start per case.
 """
 from __future__ import annotations
 
+import numpy as np
 
 from conftest import TINY_TOML, assert_error, run_kiln
 from frontend.cli.main import main
@@ -49,8 +50,17 @@ def test_no_command(capsys):
 
 
 def test_unknown_option(capsys):
-    one_error_line(*run_main(capsys, "train", TINY_TOML, "--epoch-count", "3")[::2], 2,
-                   "--epoch-count")
+    line = one_error_line(*run_main(capsys, "train", TINY_TOML, "--epoch-count", "3")[::2], 2,
+                          "--epoch-count")
+    # the subcommand's usage error, as every other error of a subcommand
+    assert line.startswith("kiln train: error: unrecognized arguments: --epoch-count 3"), line
+    assert "see kiln train --help" in line
+
+
+def test_unknown_option_before_the_model(capsys):
+    line = one_error_line(*run_main(capsys, "ir", "--frobnicate", TINY_TOML, "--stage",
+                                    "graph")[::2], 2, "--frobnicate")
+    assert line.startswith("kiln ir: error: "), line
 
 
 def test_unknown_stage_lists_the_pipeline_stages(capsys):
@@ -65,14 +75,12 @@ def test_unknown_dump_stage(capsys):
                    "'bogus'")
 
 
-def test_unknown_model_file_type(capsys, tmp_path):
-    path = tmp_path / "model.yaml"
-    path.write_text("layers: []\n")
-    one_error_line(*run_main(capsys, "train", path)[::2], 2, "model.yaml", ".toml", ".py")
 
 
 def test_bad_option_values(capsys):
     one_error_line(*run_main(capsys, "train", TINY_TOML, "--epochs", "-1")[::2], 2, "--epochs")
+    one_error_line(*run_main(capsys, "train", TINY_TOML, "--epochs", "0")[::2], 2,
+                   "--epochs must be at least 1, got 0")
     one_error_line(*run_main(capsys, "bench", TINY_TOML, "--suite")[::2], 2, "--suite")
     one_error_line(*run_main(capsys, "bench", TINY_TOML, "--backends", "eager")[::2], 2,
                    "--backends", "llvm")
@@ -81,6 +89,15 @@ def test_bad_option_values(capsys):
 # -- model and data errors: status 1 ---------------------------------------------------------
 def test_missing_model_file(capsys):
     one_error_line(*run_main(capsys, "compile", "nosuch.py")[::2], 1, "nosuch.py")
+
+
+def test_model_that_is_not_a_model_file_is_status_1_as_a_directory(capsys, tmp_path):
+    """The README: 1 for model, data, weights or input problems, 2 for usage. A MODEL of
+    the wrong type is a problem with the file given, like a directory or a missing file."""
+    path = tmp_path / "model.yaml"
+    path.write_text("layers: []\n")
+    one_error_line(*run_main(capsys, "train", path)[::2], 1, "model.yaml", ".toml", ".py")
+    one_error_line(*run_main(capsys, "train", tmp_path)[::2], 1, "is a directory")
 
 
 def test_malformed_declared_model_names_file_line_and_key(capsys, tmp_path):
@@ -141,3 +158,32 @@ def test_debug_shows_the_traceback(capsys, tmp_path):
 def test_debug_before_the_subcommand(capsys):
     status, _, err = run_main(capsys, "--debug", "train", "nosuch.toml")
     assert status == 1 and "Traceback" in err and err.splitlines()[-1].endswith("no such file")
+
+
+def test_predict_weights_that_are_an_npy_array(capsys, tmp_path):
+    # np.load returns a bare array for an .npy: it used to end in "TypeError: 'numpy.ndarray'
+    # object does not support the context manager protocol"
+    np.save(tmp_path / "x.npy", np.zeros((2, 8), np.float32))
+    line = one_error_line(*run_main(capsys, "predict", TINY_TOML, "--weights",
+                                    tmp_path / "x.npy", "--input", tmp_path / "x.npy")[::2],
+                          1, "x.npy is an .npy array, not a weights .npz archive")
+    assert "TypeError" not in line
+
+
+def test_predict_weights_that_are_not_a_zip_archive(capsys, tmp_path):
+    # numpy takes any other file for a pickle and suggests allow_pickle: kiln never does
+    (tmp_path / "w.npz").write_text("these are not weights\n")
+    np.save(tmp_path / "x.npy", np.zeros((2, 8), np.float32))
+    line = one_error_line(*run_main(capsys, "predict", TINY_TOML, "--weights",
+                                    tmp_path / "w.npz", "--input", tmp_path / "x.npy")[::2],
+                          1, "w.npz is not an .npz (zip) archive")
+    assert "pickle" not in line
+
+
+def test_help_epilog_names_the_model_file_sections(capsys):
+    status, out, _ = run_main(capsys, "--help")
+    assert status == 0
+    text = " ".join(out.split())
+    for section in ("[model]", "[compile]", "[training]", "[dataset]", "[smoke]"):
+        assert section in text, section
+    assert "`data`, `training` and `smoke`" in text

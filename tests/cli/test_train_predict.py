@@ -128,3 +128,65 @@ def test_seed_decides_the_run(trained, tmp_path, capsys):
     reference = json.loads((trained[1] / "metrics.json").read_text())["history"]["loss"]
     np.testing.assert_allclose(losses(3), reference, rtol=1e-6)
     assert not np.allclose(losses(4), reference, rtol=1e-3)
+
+
+# -- what kiln predict takes: inputs as they are, an .npz by input name ----------------------
+def _predict(capsys, trained, x_path, *more) -> tuple[int, str, str]:
+    try:
+        status = main(["predict", TINY_TOML, "--weights", str(trained[1] / "weights.npz"),
+                       "--input", str(x_path), *more])
+    except SystemExit as e:
+        status = e.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_predict_npz_input_is_keyed_by_the_models_input_name(trained, workdir):
+    # as the shell runs it: automatic layer names are per process (a fresh one says 'dense')
+    x = np.random.default_rng(2).normal(size=(4, 8)).astype(np.float32)
+    np.savez(workdir / "by_graph_name.npz", x=x)      # %x, as kiln ir shows the argument
+    proc = run_kiln("predict", TINY_TOML, "--weights", trained[1] / "weights.npz", "--input",
+                    "by_graph_name.npz", cwd=workdir)
+    line = assert_error(proc, 1, "by_graph_name.npz: model 'tiny' takes input 'dense'",
+                        "the file has 'x'")
+    assert "the dict has" not in line
+    np.savez(workdir / "by_input_name.npz", dense=x)  # the first layer's name
+    proc = run_kiln("predict", TINY_TOML, "--weights", trained[1] / "weights.npz", "--input",
+                    "by_input_name.npz", "-o", "by_name.npy", cwd=workdir)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    np.testing.assert_allclose(np.load(workdir / "by_name.npy").sum(axis=1), 1.0, rtol=1e-5)
+
+
+def test_predict_warns_that_integer_inputs_are_not_scaled(trained, tmp_path, capsys):
+    raw = np.random.default_rng(3).integers(0, 256, size=(4, 8)).astype(np.uint8)
+    np.save(tmp_path / "raw.npy", raw)
+    status, out, err = _predict(capsys, trained, tmp_path / "raw.npy", "-o",
+                                str(tmp_path / "raw.pred.npy"))
+    assert status == 0, err
+    (line,) = err.splitlines()
+    assert line.startswith("kiln predict: warning: ") and "raw.npy holds uint8 values" in line
+    assert "not scaled" in line
+    # used as they are: the same predictions as the values converted to float32
+    np.save(tmp_path / "as_float.npy", raw.astype(np.float32))
+    status, _, err = _predict(capsys, trained, tmp_path / "as_float.npy", "-o",
+                              str(tmp_path / "float.pred.npy"))
+    assert status == 0 and err == "", err
+    np.testing.assert_array_equal(np.load(tmp_path / "raw.pred.npy"),
+                                  np.load(tmp_path / "float.pred.npy"))
+
+
+def test_predict_warning_names_the_declared_scaling(tmp_path, capsys):
+    """mnist_cnn.toml declares scale = true: raw uint8 pixels are predicted unscaled, and the
+    warning says the declared scaling is not applied."""
+    import os
+    from conftest import ROOT
+    from frontend.cli.loading import load
+    from frontend.cli.predict import check_inputs
+
+    loaded = load(os.path.join(ROOT, "examples", "models", "mnist_cnn.toml"))
+    check_inputs(loaded, np.zeros((2, 28, 28, 1), np.uint8), "raw.npy")
+    (line,) = capsys.readouterr().err.splitlines()
+    assert "raw.npy holds uint8 values and model 'mnist_cnn' takes float32" in line
+    assert "[dataset] scaling (scale = true: pixels / 255) is not applied" in line
+    check_inputs(loaded, np.zeros((2, 28, 28, 1), np.float32), "scaled.npy")
+    assert capsys.readouterr().err == ""

@@ -85,6 +85,21 @@ def test_model_is_left_untouched():
     assert m._programs == programs
 
 
+def test_eager_peak_ignores_the_rest_of_a_big_data_set():
+    # The timed batch is the first rows of the data; as a slice it is a view of the whole
+    # array, which the eager memory tracker must not count (kiln bench on MNIST's 60,000
+    # images reported a 190 MB eager peak for a 32-image step).
+    rng = np.random.default_rng(0)
+    big_x = rng.standard_normal((20000, 4)).astype(np.float32)   # 320 KB
+    big_y = rng.integers(0, 3, 20000)
+    opts = dict(backends=("llvm", "eager"), **FAST)
+    on_slice = bench_model(tiny_mlp, big_x, big_y, name="t", batch=4, **opts)
+    on_copy = bench_model(tiny_mlp, big_x[:4].copy(), big_y[:4].copy(), name="t", batch=4,
+                          **opts)
+    for a, b in zip(on_slice, on_copy):
+        assert a.eager_peak_bytes == b.eager_peak_bytes, a.program
+        assert a.eager_peak_bytes < big_x.nbytes
+
 def test_eager_mismatch_raises(monkeypatch):
     real = runner.copy_state
 

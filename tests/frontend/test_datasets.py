@@ -84,8 +84,14 @@ def test_other_npz_is_checked_and_never_unpickled(tmp_path):
     arrays = {k: np.zeros(1, np.uint8) for k in ("x_train", "y_train", "x_test", "y_test")}
     arrays["y_test"] = np.array([{"evil": 1}], dtype=object)
     np.savez(bad, **arrays)
-    with pytest.raises(DatasetError):
+    with pytest.raises(DatasetError, match="holds Python objects, which kiln never unpickles"):
         mnist.load_data(str(bad))
+    bad.write_text("not an archive\n")   # numpy would take it for a pickle
+    with pytest.raises(DatasetError, match=r"digits.npz is not an \.npz \(zip\) archive"):
+        mnist.load_data(str(bad))
+    np.save(tmp_path / "digits.npy", np.zeros((2, 28, 28), np.uint8))
+    with pytest.raises(DatasetError, match=r"digits.npy is an \.npy array, not an \.npz"):
+        mnist.load_data(str(tmp_path / "digits.npy"))
     small = {"x_train": np.zeros((2, 28, 28), np.uint8), "y_train": np.zeros(2, np.uint8),
              "x_test": np.zeros((1, 28, 28), np.uint8), "y_test": np.zeros(1, np.uint8)}
     np.savez(bad, **small)

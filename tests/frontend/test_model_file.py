@@ -389,6 +389,20 @@ def test_npz_dataset_missing_key_or_file(tmp_path):
     assert "no such file" in str(e)
 
 
+def test_npz_dataset_that_is_not_an_npz_archive(tmp_path):
+    """An .npy, or a text file named .npz: one line naming the file and what it is (numpy
+    returns a bare array for the first and suggests allow_pickle for the second)."""
+    np.save(tmp_path / "d.npy", np.zeros((4, 32), np.float32))
+    (tmp_path / "t.npz").write_text("x_train,y_train\n1,2\n")
+    base = (EXAMPLES / "mlp.toml").read_text()
+    for name, what in (("d.npy", "is an .npy array, not an .npz archive"),
+                       ("t.npz", "is not an .npz (zip) archive")):
+        text = base.replace('path = "data/clusters.npz"', f'path = "{name}"')
+        e = load_error(write(tmp_path, f"m_{name}.toml", text))
+        assert (e.key, e.line) == ("dataset.path", line_of(text, name))
+        assert what in str(e) and "pickle" not in str(e)
+
+
 def test_load_dataset_reports_a_key_removed_after_loading(tmp_path):
     arrays = {k: np.zeros((3, 2), np.float32) for k in ("x_train", "y_train", "x_test", "y_test")}
     np.savez(tmp_path / "d.npz", **arrays)

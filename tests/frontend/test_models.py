@@ -163,8 +163,17 @@ def test_load_weights_errors(tmp_path):
         shallower.load_weights(path)
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a zip")
-    with pytest.raises(ValueError, match="not a readable weights file"):
+    with pytest.raises(ValueError, match=r"bad.npz is not an \.npz \(zip\) archive"):
         m.load_weights(bad)
+    np.save(tmp_path / "array.npy", np.zeros(3, np.float32))
+    with pytest.raises(ValueError, match=r"array.npy is an \.npy array, not a weights \.npz "
+                                         r"archive"):
+        m.load_weights(tmp_path / "array.npy")
+    np.savez(tmp_path / "objects.npz", **{"dense/kernel": np.array([{"a": 1}], dtype=object)})
+    with pytest.raises(ValueError, match="objects.npz .*holds Python objects, which kiln never "
+                                         "unpickles") as e:
+        m.load_weights(tmp_path / "objects.npz")
+    assert "allow_pickle" not in str(e.value)
     with pytest.raises(ValueError, match="is not built"):
         Sequential([layers.Dense(2)]).load_weights(path)
 
