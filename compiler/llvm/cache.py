@@ -375,25 +375,12 @@ class CompileCache:
 
     def _store_alias(self, alias: str, key: str) -> None:
         """Record ``alias -> key`` atomically; a failure only costs the next lookup a parse."""
-        path = self.alias_path(alias)
         if self._follow_alias(alias) == key:
             return
-        tmp: str | None = None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{alias[:16]}.", suffix=".tmp", dir=path.parent)
-            with os.fdopen(fd, "wb") as f:
-                f.write(f"{alias}\n{key}\n".encode("ascii"))
-            os.replace(tmp, path)
-            tmp = None
+            _write_atomically(self.alias_path(alias), f"{alias}\n{key}\n".encode("ascii"))
         except OSError:
             pass
-        finally:
-            if tmp is not None:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
 
     # --------------------------------------------------------------------------- on disk
     def _read(self, path: Path, key: str) -> tuple[dict, bytes]:
@@ -452,15 +439,8 @@ class CompileCache:
 
     def _store(self, path: Path, key: str, module: CompiledModule) -> str | None:
         """Write the entry atomically; return None, or why it could not be written (and warn)."""
-        data = self.encode_entry(key, module)
-        tmp: str | None = None
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=path.parent)
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-            tmp = None
+            _write_atomically(path, self.encode_entry(key, module))
             return None
         except OSError as e:
             err = f"{type(e).__name__}: {e.strerror or e}"
@@ -468,13 +448,25 @@ class CompileCache:
                           f"compiled '{module.name}' without caching", KilnCacheWarning,
                           stacklevel=3)
             return err
-        finally:
-            if tmp is not None:
-                try:
-                    os.unlink(tmp)
-                except OSError:
-                    pass
 
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Publish ``data`` at ``path`` whole or not at all: written to a temporary file in the
+    same directory, then renamed over it (atomic on POSIX and Windows). Raises OSError."""
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:16]}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+        tmp = None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
 
 def get_or_compile(ir: str | lir.Module, name: str | None = None, opt_level: int = 3,
                    cache_dir: str | os.PathLike[str] | None = None
