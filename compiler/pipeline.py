@@ -156,6 +156,8 @@ class CompiledProgram:
     cache_event: object = None
     #: stage -> its text, or a function making it (texts cheap to derive are made on demand)
     stages: dict[str, str | Callable[[], str]] = field(default_factory=dict)
+    #: graph node name -> the kernel(s) computing it, fused nodes included
+    node_kernels: dict[str, list[str]] = field(default_factory=dict)
 
     def stage_text(self, name: str) -> str:
         """The text of stage ``name`` (see :data:`STAGES`)."""
@@ -233,24 +235,30 @@ def _program_dump_dir(root: Path, name: str) -> Path:
             n += 1
 
 
-def kernel_dot(graph: Graph, plan, program: KernelProgram) -> str:
-    """Graphviz DOT of ``graph`` with one cluster per kernel of ``program``: the nodes each
-    kernel computes (its roots, merged or with a contraction) plus those fused into them.
+def node_kernels(graph: Graph, plan, program: KernelProgram) -> dict[str, list[str]]:
+    """Graph node name -> the kernels computing it: its own, or the one it is fused into
+    (several for a node computed in steps, such as a convolution's im2col and GEMM)."""
+    members = plan.groups(graph)
+    nodes = {n.outputs[0].name for n in graph.nodes}
+    out: dict[str, list[str]] = {}
+    for k in program.kernels:
+        for root in k.nodes:
+            for name in members.get(root, [root]):
+                if name in nodes and k.name not in out.setdefault(name, []):
+                    out[name].append(k.name)
+    return out
+
+
+def kernel_dot(graph: Graph, kernels_of: Mapping[str, list[str]]) -> str:
+    """Graphviz DOT of ``graph`` with one cluster per kernel (``kernels_of``: see
+    :func:`node_kernels`): the nodes each kernel computes plus those fused into them.
     Kernels that compute one node together (a convolution's im2col and its GEMM) share one
     cluster, labelled with both names: a DOT node sits in one cluster only."""
     from compiler.ir.dot import to_dot
 
-    members = plan.groups(graph)
-    nodes = {n.outputs[0].name: n for n in graph.nodes}
-    kernels_of: dict = {}
-    for k in program.kernels:
-        for root in k.nodes:
-            for name in members.get(root, [root]):
-                if name in nodes:
-                    names = kernels_of.setdefault(nodes[name], [])
-                    if k.name not in names:
-                        names.append(k.name)
-    return to_dot(graph, {node: " + ".join(names) for node, names in kernels_of.items()})
+    groups = {n: " + ".join(kernels_of[n.outputs[0].name]) for n in graph.nodes
+              if n.outputs[0].name in kernels_of}
+    return to_dot(graph, groups)
 
 
 def compile_graph(graph: Graph, updates: Mapping[int, str] | None = None,
@@ -292,7 +300,8 @@ def compile_graph(graph: Graph, updates: Mapping[int, str] | None = None,
     timings["lower"] = time.perf_counter() - t0
     stages["kernels"] = lambda: str(kp)
     stages["memory"] = lambda: format_memory(kp, memory)
-    stages["dot"] = lambda: kernel_dot(g, fusion, kp)
+    kernels_of = node_kernels(g, fusion, kp)
+    stages["dot"] = lambda: kernel_dot(g, kernels_of)
 
     t0 = time.perf_counter()
     module, layout = generate(kp, opts.threading or Threading.host(), profile=opts.profile)
@@ -310,7 +319,7 @@ def compile_graph(graph: Graph, updates: Mapping[int, str] | None = None,
     timings["llvm"] = time.perf_counter() - t0
     entry = compiled.ctypes_function(ENTRY, ctypes.c_int32, [ctypes.c_void_p])
     result = CompiledProgram(g, kp, layout, memory, compiled, entry, pm.records, timings,
-                             event, stages)
+                             event, stages, kernels_of)
     if opts.report:
         print(result.report(), file=sys.stderr)
     if opts.dump_dir is not None and wanted:

@@ -110,7 +110,8 @@ class ProgramCheck:
         """Which kernel computes value ``name``, for messages."""
         k = self._kernel_of.get(name)
         if k is None:
-            return "the kernel that reads it (fused there)"
+            fused = self.compiled.node_kernels.get(name)
+            return f"kernel {' + '.join(fused)} (fused there)" if fused else "no kernel"
         loc = f"; built at {k.loc}" if k.loc else ""
         return f"kernel {k.name} ({', '.join(k.nodes)}{loc})"
 

@@ -105,7 +105,8 @@ def test_nan_check_names_the_op_where_it_first_appears():
     p([x])                           # finite: nothing to report
     x[2, 3] = -1.0                   # log of a negative number
     with pytest.raises(CheckFailure, match=r"@logs: the first NaN/Inf appears at \S+ = log.*"
-                                           r"1 of 24 elements"):
+                                           r"1 of 24 elements.*computed in kernel k\d+_\S+ "
+                                           r"\(fused there\)"):
         p([x])
     x = np.ones((4, 6), np.float32)
     x[0, 0] = np.nan
