@@ -137,7 +137,7 @@ class AdaptiveTeam:
 class TeamControl:
     """The run-time team size of one compiled program (its ``@kiln_team_size``) and the policy
     that sets it. ``size`` may be set by hand (1..``max_size``); with the adaptive policy the
-    next measurement window may change it again, so pin it with ``policy="fixed"``."""
+    next measurement window may change it again (``KILN_THREAD_POLICY=fixed`` keeps it)."""
 
     def __init__(self, address: int, max_size: int, policy: str):
         if policy not in POLICIES:
