@@ -414,6 +414,21 @@ def _ceil_div(b: ir.IRBuilder, x: ir.Value, d: int) -> ir.Value:
     return b.sdiv(b.add(x, _i64(d - 1)), _i64(d))
 
 
+def _thread_rect(b: ir.IRBuilder, split_n: ir.Value, M: ir.Value, N: ir.Value,
+                 tiles_m: ir.Value, tiles_n: ir.Value, tile_m: int, tile_n: int,
+                 tid: ir.Value, nt: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value, ir.Value]:
+    """``(i0, i1, j0, j1)``: this thread's rectangle of C, whole tiles of ``tile_m x tile_n``:
+    a balanced share of the tile columns and every row when ``split_n``, else a share of
+    the tile rows and every column (the edges clipped to M, N)."""
+    m0, m1 = emit_balanced_split(b, tiles_m, tid, nt)
+    n0, n1 = emit_balanced_split(b, tiles_n, tid, nt)
+    i0 = b.select(split_n, _i64(0), b.mul(m0, _i64(tile_m)))
+    i1 = b.select(split_n, M, _min(b, b.mul(m1, _i64(tile_m)), M))
+    j0 = b.select(split_n, b.mul(n0, _i64(tile_n)), _i64(0))
+    j1 = b.select(split_n, _min(b, b.mul(n1, _i64(tile_n)), N), N)
+    return i0, i1, j0, j1
+
+
 def _ceil_div_v(b: ir.IRBuilder, x: ir.Value, d: ir.Value) -> ir.Value:
     """``ceil(x / d)`` for a run-time ``d > 0``."""
     return b.sdiv(b.sub(b.add(x, d), _i64(1)), d)
@@ -1323,12 +1338,8 @@ def _emit_worker(e: _Emitter, name: str, threading: Threading, pack_a: ir.Functi
         d_tiles_n = _ceil_div(b, N, DOT_S)
         d_split_n = b.icmp_signed("<", b.mul(_ceil_div_v(b, d_tiles_n, nt), d_tiles_m),
                                   b.mul(_ceil_div_v(b, d_tiles_m, nt), d_tiles_n))
-        dm0, dm1 = emit_balanced_split(b, d_tiles_m, tid, nt)
-        dn0, dn1 = emit_balanced_split(b, d_tiles_n, tid, nt)
-        di0 = b.select(d_split_n, _i64(0), b.mul(dm0, _i64(DOT_R)))
-        di1 = b.select(d_split_n, M, _min(b, b.mul(dm1, _i64(DOT_R)), M))
-        dj0 = b.select(d_split_n, b.mul(dn0, _i64(DOT_S)), _i64(0))
-        dj1 = b.select(d_split_n, _min(b, b.mul(dn1, _i64(DOT_S)), N), N)
+        di0, di1, dj0, dj1 = _thread_rect(b, d_split_n, M, N, d_tiles_m, d_tiles_n, DOT_R,
+                                          DOT_S, tid, nt)
         with b.if_then(b.and_(b.icmp_signed("<", di0, di1), b.icmp_signed("<", dj0, dj1))):
             # Column chunks of at most NC: the packed columns fit the B region of the slice.
             with _for(b, dj0, dj1, NC, "dc") as dj:
@@ -1376,12 +1387,7 @@ def _emit_worker(e: _Emitter, name: str, threading: Threading, pack_a: ir.Functi
     split_n = b.and_(multi, b.icmp_signed("<", cost_n, cost_m))
     shared_b = b.and_(b.and_(multi, b.not_(split_n)), b.not_(direct_b))
 
-    t_begin_m, t_end_m = emit_balanced_split(b, tiles_m, tid, nt)
-    t_begin_n, t_end_n = emit_balanced_split(b, tiles_n, tid, nt)
-    i0 = b.select(split_n, _i64(0), b.mul(t_begin_m, _i64(MR)))
-    i1 = b.select(split_n, M, _min(b, b.mul(t_end_m, _i64(MR)), M))
-    j0 = b.select(split_n, b.mul(t_begin_n, _i64(NR)), _i64(0))
-    j1 = b.select(split_n, _min(b, b.mul(t_end_n, _i64(NR)), N), N)
+    i0, i1, j0, j1 = _thread_rect(b, split_n, M, N, tiles_m, tiles_n, MR, NR, tid, nt)
 
     b_bytes = layout[0]
     a_pack = b.gep(my_slice, [b_bytes], source_etype=ir.IntType(8))
