@@ -222,16 +222,21 @@ def _load_python(path: str, smoke: bool) -> LoadedModel:
     return LoadedModel(path, "python", model, settings, lambda: data)
 
 
+def _check_section(path: str, key: str, value, allowed) -> None:
+    """A Python model file's ``key`` dict (``training``, ``smoke``): a dict of known keys."""
+    if not isinstance(value, dict):
+        raise CliError(f"{path}: '{key}' is a {type(value).__name__}, expected a dict "
+                       f"with keys {', '.join(allowed)}")
+    unknown = sorted(set(value) - set(allowed))
+    if unknown:
+        raise CliError(f"{path}: {key}: unknown key(s) {', '.join(map(repr, unknown))}; "
+                       f"expected {', '.join(allowed)}")
+
+
 def _python_settings(path: str, training) -> Settings:
     if training is None:
         return Settings()
-    if not isinstance(training, dict):
-        raise CliError(f"{path}: 'training' is a {type(training).__name__}, expected a dict "
-                       f"with keys {', '.join(_TRAINING_KEYS)}")
-    unknown = sorted(set(training) - set(_TRAINING_KEYS))
-    if unknown:
-        raise CliError(f"{path}: training: unknown key(s) {', '.join(map(repr, unknown))}; "
-                       f"expected {', '.join(_TRAINING_KEYS)}")
+    _check_section(path, "training", training, _TRAINING_KEYS)
     return Settings(epochs=training.get("epochs"), batch_size=training.get("batch_size"),
                     validation_split=float(training.get("validation_split", 0.0)),
                     shuffle=bool(training.get("shuffle", True)))
@@ -241,13 +246,7 @@ def _python_smoke(path: str, smoke, settings: Settings, data: Data | None
                   ) -> tuple[Settings, Data | None]:
     if smoke is None:
         return settings, data
-    if not isinstance(smoke, dict):
-        raise CliError(f"{path}: 'smoke' is a {type(smoke).__name__}, expected a dict with keys "
-                       f"{', '.join(_SMOKE_KEYS)}")
-    unknown = sorted(set(smoke) - set(_SMOKE_KEYS))
-    if unknown:
-        raise CliError(f"{path}: smoke: unknown key(s) {', '.join(map(repr, unknown))}; "
-                       f"expected {', '.join(_SMOKE_KEYS)}")
+    _check_section(path, "smoke", smoke, _SMOKE_KEYS)
     settings = replace(settings, **{k: smoke[k] for k in ("epochs", "batch_size") if k in smoke})
     if data is not None:
         (x, y), test = data

@@ -128,6 +128,18 @@ def test_python_model_file_without_model(capsys, tmp_path):
     one_error_line(*run_main(capsys, "compile", path)[::2], 1, "empty.py", "'model'")
 
 
+def test_python_model_file_training_and_smoke_sections_are_checked(capsys, tmp_path):
+    model = ("from frontend import keras\n"
+             "model = keras.Sequential([keras.layers.Dense(1, input_shape=(4,))])\n")
+    path = tmp_path / "sections.py"
+    path.write_text(model + "training = [3]\n")
+    one_error_line(*run_main(capsys, "compile", path)[::2], 1, "sections.py",
+                   "'training' is a list, expected a dict with keys epochs")
+    path.write_text(model + "smoke = {'epochs': 1, 'bogus': 2}\n")
+    one_error_line(*run_main(capsys, "train", path, "--smoke")[::2], 1, "sections.py",
+                   "smoke: unknown key(s) 'bogus'; expected")
+
+
 def test_train_needs_data(capsys, tmp_path):
     path = tmp_path / "nodata.py"
     path.write_text("from frontend import keras\n"
