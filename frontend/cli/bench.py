@@ -21,14 +21,13 @@ import subprocess
 import sys
 
 from frontend.cli.errors import CliError, UsageError
-from frontend.cli.loading import LoadedModel, load, sample_arrays
+from frontend.cli.loading import DEFAULT_BATCH, LoadedModel, load, sample_arrays
 
 __all__ = ["add_parser", "run", "profile_table", "thread_env", "run_in_thread_child",
            "BACKENDS", "PROGRAMS", "THREAD_VARIABLES"]
 
 BACKENDS = ("llvm", "eager", "torch")
 PROGRAMS = ("train_step", "predict")
-DEFAULT_BATCH = 32
 #: What ``--threads N`` sets in the child's environment before anything is imported.
 THREAD_VARIABLES = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                     "KILN_NUM_THREADS")

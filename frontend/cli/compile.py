@@ -17,8 +17,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from frontend.cli.errors import UsageError
-from frontend.cli.loading import (PROGRAMS, LoadedModel, build_step, compiled_of, load,
-                                  shrunk_batch_note)
+from frontend.cli.loading import (DEFAULT_BATCH, PROGRAMS, LoadedModel, build_step, compiled_of,
+                                  load, shrunk_batch_note)
 
 if TYPE_CHECKING:   # imported when used: compiler.pipeline loads LLVM
     from compiler.pipeline import CompileOptions
@@ -27,7 +27,6 @@ __all__ = ["add_parsers", "parse_stages", "recording_options", "compile_stages",
            "run_ir"]
 
 DEFAULT_PROGRAM = "train_step"
-DEFAULT_BATCH = 32
 
 
 def stage_list() -> tuple[str, ...]:

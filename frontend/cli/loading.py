@@ -42,7 +42,7 @@ from frontend.cli.errors import CliError, UsageError
 if TYPE_CHECKING:   # imported when used: compiler.pipeline loads LLVM
     from compiler.pipeline import CompileOptions
 
-__all__ = ["DECLARATION_SUFFIXES", "PROGRAMS", "Settings", "LoadedModel", "load",
+__all__ = ["DEFAULT_BATCH", "DECLARATION_SUFFIXES", "PROGRAMS", "Settings", "LoadedModel", "load",
            "require_compiled", "set_backend", "limit", "sample_arrays", "build_step", "compiled_of",
            "count_samples", "fit_samples", "shrunk_batch_note"]
 
@@ -50,6 +50,8 @@ DECLARATION_SUFFIXES = (".toml", ".json")
 #: Program names on the command line -> step kinds of frontend.models.steps.
 PROGRAMS = {"train_step": "train", "predict": "predict"}
 #: Keys a Python model file's ``training`` dict may set.
+#: The batch size when neither the model file nor --batch-size gives one (Keras's default).
+DEFAULT_BATCH = 32
 _TRAINING_KEYS = ("epochs", "batch_size", "validation_split", "shuffle")
 #: Keys of a Python model file's ``smoke`` dict (as a declared file's ``[smoke]``).
 _SMOKE_KEYS = ("epochs", "batch_size", "n_train", "n_test")

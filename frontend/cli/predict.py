@@ -23,12 +23,11 @@ import zipfile
 import numpy as np
 
 from frontend.cli.errors import CliError, UsageError
-from frontend.cli.loading import LoadedModel, load
+from frontend.cli.loading import DEFAULT_BATCH, LoadedModel, load
 from frontend.npz import NPY_MAGIC, ZIP_MAGICS, pickle_free
 
 __all__ = ["add_parser", "run", "read_inputs", "check_inputs", "write_predictions"]
 
-DEFAULT_BATCH = 32
 
 
 def add_parser(sub, common: argparse.ArgumentParser) -> None:

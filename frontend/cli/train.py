@@ -18,13 +18,12 @@ import time
 
 from frontend.callbacks import Callback
 from frontend.cli.errors import CliError, UsageError
-from frontend.cli.loading import (count_samples, fit_samples, limit, load, require_compiled,
-                                  shrunk_batch_note)
+from frontend.cli.loading import (DEFAULT_BATCH, count_samples, fit_samples, limit, load,
+                                  require_compiled, shrunk_batch_note)
 
 __all__ = ["add_parser", "run", "EpochLines", "ProgressBar", "default_every", "format_logs"]
 
 DEFAULT_EPOCHS = 1
-DEFAULT_BATCH = 32
 
 
 def add_parser(sub, common: argparse.ArgumentParser) -> None:
