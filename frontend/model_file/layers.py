@@ -135,12 +135,19 @@ class LayerDecl:
         self.inputs = inputs
 
 
-def check_layers(where: Where, model: Table, functional: bool) -> list[LayerDecl]:
-    path = model.path + ("layers",)
-    raw = model.take("layers")
+def _table_array(where: Where, model: Table, key: str, what: str) -> tuple[tuple, list]:
+    """``model.<key>``: its path and a non-empty array (``what`` names an element's fields
+    in the error)."""
+    path = model.path + (key,)
+    raw = model.take(key)
     if not isinstance(raw, list) or not raw:
-        raise where.error(path, f"expected a non-empty array of layer {where.table_word}s "
-                                f"([[model.layers]]), got {where.describe(raw)}")
+        raise where.error(path, f"expected a non-empty array of {key[:-1]} "
+                                f"{where.table_word}s {what}, got {where.describe(raw)}")
+    return path, raw
+
+
+def check_layers(where: Where, model: Table, functional: bool) -> list[LayerDecl]:
+    path, raw = _table_array(where, model, "layers", "([[model.layers]])")
     decls = []
     for i, item in enumerate(raw):
         p = path + (i,)
@@ -224,11 +231,7 @@ def _check_inputs(where: Where, model: Table) -> list[tuple[KeyPath, str, tuple,
     if "dtype" in model.data:
         raise where.error(model.path + ("dtype",), "expected no model.dtype with model.inputs "
                                                    "(give each input its own dtype)")
-    path = model.path + ("inputs",)
-    raw = model.take("inputs")
-    if not isinstance(raw, list) or not raw:
-        raise where.error(path, f"expected a non-empty array of input {where.table_word}s "
-                                f"{{name, shape, dtype}}, got {where.describe(raw)}")
+    path, raw = _table_array(where, model, "inputs", "{name, shape, dtype}")
     out = []
     for i, item in enumerate(raw):
         t = Table(where, path + (i,), item, f"input {format_index(i)}")
