@@ -634,3 +634,15 @@ def test_seed_argument_replaces_the_declared_seed():
 def test_seed_argument_is_checked(bad):
     with pytest.raises(ModelFileError, match=r"mlp\.toml: seed: expected a non-negative integer"):
         load_model_file(EXAMPLES / "mlp.toml", seed=bad)
+
+
+@pytest.mark.parametrize("key,text,message", [
+    ("model.layers", '[model]\ninput_shape = [3]\nlayers = []\n',
+     "expected a non-empty array of layer tables ([[model.layers]]), got"),
+    ("model.inputs", '[model]\nkind = "functional"\noutputs = ["d"]\ninputs = 3\n'
+                     '[[model.layers]]\ntype = "Dense"\nname = "d"\nunits = 2\n',
+     "expected a non-empty array of input tables {name, shape, dtype}, got"),
+])
+def test_layers_and_inputs_must_be_non_empty_arrays(tmp_path, key, text, message):
+    e = load_error(write(tmp_path, "m.toml", text))
+    assert e.key == key and message in str(e)
